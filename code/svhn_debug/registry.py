@@ -1,0 +1,59 @@
+"""Every experiment of the logbook, in the order the book runs them.
+
+Each line names its parent and the one thing it changes (the scientific variable); everything
+else is held fixed; ``seeds`` is the noise. The cache is keyed by content, so two experiments with
+the same configuration share their runs.
+"""
+
+from __future__ import annotations
+
+from .experiments import register
+
+SEEDS = (0, 1, 2)  # the noise: three seeds where a decision rests on a difference
+
+# --- Reproduce the colleague's run, then make one iteration cheap -------------------------------
+register("colleague", None, "Does the handed-over notebook reproduce the colleague's failure?")
+register("colleague-tensor", "colleague", "Does the batched tensor pipeline tell the same story at a lower cost?",
+         pipeline="tensor")
+register("lean", "colleague-tensor",
+         "Can Cockpit, the unused per-example losses and the full training-set evaluation go, without changing "
+         "what is trained?", cockpit="off", per_example_losses=False, eval_train_examples=2048)
+
+# --- Bugs found by reading the code ------------------------------------------------------------
+register("zero-grad", "lean", "Does clearing the gradients before every backward pass let the network learn?",
+         zero_grad=True)
+register("accumulating-lr-1e-3", "lean",
+         "Is the tiny learning rate the only problem, even while gradients accumulate?", lr=1e-3)
+register("lr-1e-3", "zero-grad", "Does Adam's customary learning rate train where 1e-5 barely moves?", lr=1e-3)
+register("constant-lr", "lr-1e-3", "Does the ever-growing learning rate (ExponentialLR with gamma > 1) hurt?",
+         scheduler="constant")
+
+# --- Bugs found by looking at the data ----------------------------------------------------------
+register("rotate-train-only", "constant-lr",
+         "Is rotating the evaluation images what hides a model that has learned?", eval_transform="none")
+register("no-rotation", "constant-lr", "Does training on upright digits (6 and 9 stay apart) help?",
+         train_transform="none", eval_transform="none")
+register("sound-split", "no-rotation",
+         "What is the accuracy on images the model never saw (validation off the training pool, test from the "
+         "test split)?", split="sound")
+register("normalize", "sound-split", "Does standardising the inputs per channel help?", seeds=SEEDS,
+         normalize=True)
+
+# --- Tuning: one variable at a time against the seed spread of `normalize` ----------------------
+register("lr-3e-4", "normalize", "Is 1e-3 too large for this network?", lr=3e-4)
+register("lr-3e-3", "normalize", "Is 1e-3 too small for this budget?", lr=3e-3)
+register("relu", "normalize", "Does ReLU train faster than tanh here?", activation="relu")
+register("batchnorm", "normalize", "Does BatchNorm speed up training (with the notebook's evaluation helper)?",
+         batchnorm=True)
+register("batchnorm-restore", "batchnorm",
+         "Does switching back to train mode after evaluation matter once the model has BatchNorm?",
+         restore_train_mode=True)
+register("relu-batchnorm", "batchnorm-restore", "With BatchNorm, does ReLU now beat tanh?", activation="relu")
+
+# --- Instruments before and after the fixes ------------------------------------------------------
+register("cockpit-fixed", "normalize",
+         "What do Cockpit's instruments show once the bugs are fixed (economy preset)?",
+         cockpit="economy", cockpit_interval=4)
+register("cockpit-batchnorm", "batchnorm-restore",
+         "Which instruments stay correct with BatchNorm, and what do they show?",
+         cockpit="economy", cockpit_interval=4)

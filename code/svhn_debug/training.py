@@ -1,0 +1,270 @@
+"""The training loop: one flat function driven by a :class:`RunConfig`, and the run's record."""
+
+from __future__ import annotations
+
+import math
+import platform
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import RunConfig
+from .data import Pools, build_batches, load_pools, make_splits
+from .instruments import Instruments
+from .model import build_model, count_parameters
+from .profiles import Profile, active_profile
+
+
+@dataclass
+class RunResult:
+    """Everything one run produced: metrics per step and epoch, the test confusion matrix,
+    the Cockpit log, and the evidence (config, profile, seed, versions, device, timings)."""
+
+    config: dict[str, Any]
+    profile: str
+    seed: int
+    steps: list[dict[str, float]]  # step, epoch, loss, lr
+    epochs: list[dict[str, float | None]]  # epoch, step, {split}_loss, {split}_accuracy, seconds
+    confusion: list[list[int]] | None  # test confusion matrix of the last evaluation [true][pred]
+    diverged_at: int | None  # step whose loss was not finite (the run stopped there)
+    cockpit: dict | None  # Cockpit's log (None when Cockpit was off)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def epochs_df(self):
+        """Per-epoch metrics as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.epochs)
+
+    @property
+    def steps_df(self):
+        """Per-step loss and learning rate as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.steps)
+
+    def final(self, metric: str = "test_accuracy") -> float | None:
+        """Value of ``metric`` at the last evaluated epoch (``None`` if never evaluated)."""
+        values = [e.get(metric) for e in self.epochs if e.get(metric) is not None]
+        return values[-1] if values else None
+
+    def best(self, metric: str = "test_accuracy") -> float | None:
+        """Maximum of ``metric`` over epochs: what the notebook's ``visualize_results`` reports."""
+        values = [e.get(metric) for e in self.epochs if e.get(metric) is not None]
+        return max(values) if values else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("config", "profile", "seed", "steps", "epochs", "confusion",
+                                              "diverged_at", "cockpit", "meta")}
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``: CUDA when available, else the CPU (the notebook's ``get_default_device``)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("RunConfig.device='cuda' but no CUDA device is available")
+    return torch.device(name)
+
+
+def build_optimizer(config: RunConfig, params) -> torch.optim.Optimizer:
+    """Adam / AdamW / SGD with the config's learning rate (library defaults otherwise)."""
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
+def schedule_growth_per_step(config: RunConfig, total_steps: int, full_steps: int) -> float:
+    """Per-step factor of the ``exponential`` schedule on this run.
+
+    Chosen so that the run ends with the same total growth as ``config.lr_growth`` gives over
+    ``full_steps`` (the steps of the same config on full SVHN): ``g**total = lr_growth**full``.
+    """
+    return config.lr_growth ** (full_steps / total_steps)
+
+
+def build_scheduler(config: RunConfig, optimizer, total_steps: int, full_steps: int):
+    """The learning-rate schedule, stepped after every optimizer step."""
+    sched = torch.optim.lr_scheduler
+    warm = max(1, round(config.warmup_fraction * total_steps))
+    if config.scheduler == "exponential":
+        return sched.ExponentialLR(optimizer, gamma=schedule_growth_per_step(config, total_steps, full_steps))
+    if config.scheduler == "constant":
+        return sched.LambdaLR(optimizer, lambda s: 1.0)
+    if config.scheduler == "cosine":
+        return sched.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)))
+    if config.scheduler == "warmup_cosine":
+        def factor(s: int) -> float:
+            if s < warm:
+                return (s + 1) / warm
+            return 0.5 * (1 + math.cos(math.pi * min(s - warm, total_steps - warm) / max(1, total_steps - warm)))
+        return sched.LambdaLR(optimizer, factor)
+    return sched.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps + 1, pct_start=config.warmup_fraction)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, batches, num_classes: int = 10) -> tuple[float, float, torch.Tensor]:
+    """Mean loss and accuracy over all batches (weighted by batch size, as ``eval_dataset``),
+    and the confusion matrix ``[true, predicted]``."""
+    total_loss, correct, count = 0.0, 0, 0
+    confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+    for x, y in batches:
+        device = next(model.parameters()).device
+        x, y = x.to(device), y.to(device)
+        logits = model(x)
+        total_loss += F.cross_entropy(logits, y, reduction="sum").item()
+        pred = logits.argmax(dim=1)
+        correct += (pred == y).sum().item()
+        count += len(y)
+        confusion += torch.bincount((y * num_classes + pred).cpu(), minlength=num_classes ** 2).view(num_classes, num_classes)
+    return total_loss / count, correct / count, confusion
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "torch_threads": str(torch.get_num_threads())}
+    for pkg in ("torch", "torchvision", "numpy", "cockpit-for-pytorch", "backpack-for-pytorch"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "missing"
+    return out
+
+
+def train(config: RunConfig, profile: Profile | None = None, pools: Pools | None = None,
+          progress: Callable[[int, int, dict], None] | None = None, keep_model: bool = False) -> RunResult:
+    """Train one model as ``config`` says, on ``profile``'s budget; return its :class:`RunResult`.
+
+    Args:
+        config: What to run.
+        profile: Budget (data sizes, epoch scaling); the active profile when ``None``.
+        pools: Pre-loaded data pools; loaded for ``profile`` when ``None``.
+        progress: Called as ``progress(step, total_steps, last_metrics)`` after every step.
+        keep_model: Attach the trained model and optimizer as ``result.model`` and
+            ``result.optimizer`` (never cached; for tests and interactive inspection).
+
+    Returns:
+        The run's record. A non-finite loss stops the run; ``diverged_at`` holds that step.
+    """
+    profile = profile or active_profile()
+    pools = pools or load_pools(profile)
+    device = resolve_device(config.device)
+    started = time.time()
+
+    # --- seeds: the notebook's set_seeds() ---
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    torch.manual_seed(config.seed)
+
+    # --- data: uint8 tensors on the device; shuffling and augmentation draw from own generators ---
+    splits = make_splits(pools, profile, config)
+    batches = build_batches(splits, config, device, eval_limit=config.eval_train_examples)
+
+    # --- model, losses and instruments (BackPACK's extend only when Cockpit is on) ---
+    model = build_model(config)
+    instruments = Instruments(config, model)
+    model = instruments.extend(model).to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    instruments.attach(model)
+    loss_fn = instruments.extend(nn.CrossEntropyLoss())
+    per_example_loss_fn = instruments.extend(nn.CrossEntropyLoss(reduction="none"))
+
+    # --- optimizer and schedule ---
+    epochs = profile.epochs(config.epochs)
+    steps_per_epoch = len(batches["train"])
+    total_steps = epochs * steps_per_epoch
+    full_steps = profile.full_steps(config.epochs, config.batch_size)
+    optimizer = build_optimizer(config, model.parameters())
+    scheduler = build_scheduler(config, optimizer, total_steps, full_steps)
+
+    steps: list[dict] = []
+    epoch_rows: list[dict] = []
+    confusion = None
+    diverged_at = None
+    step = 0
+    last: dict = {}
+    model.train()
+    for epoch in range(epochs):
+        epoch_start = time.time()
+        for x, y in batches["train"]:
+            x, y = x.to(device), y.to(device)  # no-op on the fast path (already there)
+            if config.zero_grad:
+                optimizer.zero_grad(set_to_none=True)
+            logits = model(x)
+            loss = loss_fn(logits, y)
+            losses = per_example_loss_fn(logits, y) if (config.per_example_losses or instruments.enabled) else None
+            lr = optimizer.param_groups[0]["lr"]
+            loss_value = loss.item()  # host-device sync point, once per step
+            if not math.isfinite(loss_value):
+                diverged_at = step
+                break
+            with instruments.around_backward(step, loss, losses, optimizer) as create_graph:
+                loss.backward(create_graph=create_graph)
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            step += 1
+            scheduler.step()
+            steps.append({"step": step, "epoch": epoch + 1, "loss": loss_value, "lr": lr})
+            if progress:
+                progress(step, total_steps, last)
+        train_seconds = time.time() - epoch_start
+        if diverged_at is not None:
+            break
+
+        # --- evaluation: the notebook's eval_model(), every eval_every epochs and at the end ---
+        if (epoch + 1) % config.eval_every and epoch + 1 != epochs:
+            continue
+        eval_start = time.time()
+        model.eval()
+        row: dict[str, Any] = {"epoch": epoch + 1, "step": step}
+        for split in ("train", "validation", "test"):
+            key = "train_eval" if split == "train" else split
+            if key in batches:
+                row[f"{split}_loss"], row[f"{split}_accuracy"], conf = evaluate(model, batches[key])
+                if split == "test":
+                    confusion = conf.tolist()
+            else:
+                row[f"{split}_loss"] = row[f"{split}_accuracy"] = None
+        if config.restore_train_mode:
+            model.train()
+        row["train_seconds"] = train_seconds
+        row["eval_seconds"] = time.time() - eval_start
+        epoch_rows.append(row)
+        last = row
+        instruments.log(step, epoch + 1, row, optimizer.param_groups[0]["lr"])
+
+    meta = {
+        "n_params": count_parameters(model),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "versions": _versions(),
+        "epochs_run": epochs,
+        "steps_per_epoch": steps_per_epoch,
+        "total_steps": total_steps,
+        "full_steps": full_steps,
+        "lr_growth_per_step": schedule_growth_per_step(config, total_steps, full_steps),
+        "n_examples": {name: len(s.labels) for name, s in splits.items()},
+        "data_fingerprint": pools.fingerprint,
+        "cockpit_quantities": instruments.plan,
+        "cockpit_dropped": instruments.dropped,
+        "seconds": time.time() - started,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    result = RunResult(config=config.to_dict(), profile=profile.name, seed=config.seed, steps=steps,
+                       epochs=epoch_rows, confusion=confusion, diverged_at=diverged_at,
+                       cockpit=instruments.output(), meta=meta)
+    if keep_model:
+        result.model, result.optimizer = model, optimizer
+    return result

@@ -1,0 +1,37 @@
+"""Shared fixtures: the smoke profile, its data, a temporary cache, tiny configurations."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from svhn_debug.config import COLLEAGUE
+from svhn_debug.data import load_pools
+from svhn_debug.profiles import get_profile
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch, tmp_path):
+    """Every test uses the smoke profile and a throwaway cache, never the committed one."""
+    monkeypatch.setenv("SVHN_DEBUG_PROFILE", "smoke")
+    monkeypatch.setenv("SVHN_DEBUG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("SVHN_DEBUG_DATA", raising=False)
+
+
+@pytest.fixture(scope="session")
+def smoke():
+    return get_profile("smoke")
+
+
+@pytest.fixture(scope="session")
+def pools(smoke):
+    return load_pools(smoke, progress=False)
+
+
+@pytest.fixture
+def tiny():
+    """A quick sound configuration: a quarter-width CNN, no Cockpit, tensor pipeline."""
+    return replace(COLLEAGUE, width=0.25, pipeline="tensor", cockpit="off", zero_grad=True, lr=1e-3,
+                   scheduler="constant", split="sound", train_transform="none", eval_transform="none",
+                   per_example_losses=False)

@@ -1,0 +1,132 @@
+"""The training loop: each knob does what it claims, runs are reproducible, failures are recorded."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from svhn_debug.config import COLLEAGUE
+from svhn_debug.data import build_batches, make_splits
+from svhn_debug.model import build_model
+from svhn_debug.training import build_scheduler, schedule_growth_per_step, train
+
+
+def test_same_config_and_seed_give_bitwise_identical_runs(tiny, smoke, pools):
+    a = train(tiny, smoke, pools, keep_model=True)
+    b = train(tiny, smoke, pools, keep_model=True)
+    assert a.steps == b.steps and a.epochs_df.drop(columns=["train_seconds", "eval_seconds"]).equals(
+        b.epochs_df.drop(columns=["train_seconds", "eval_seconds"]))
+    for p, q in zip(a.model.parameters(), b.model.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_another_seed_gives_another_run(tiny, smoke, pools):
+    a = train(tiny, smoke, pools)
+    b = train(replace(tiny, seed=1), smoke, pools)
+    assert a.steps != b.steps
+
+
+def test_without_zero_grad_the_gradient_is_the_sum_of_all_batch_gradients(tiny, smoke, pools):
+    # lr so small that the parameters do not move: the gradient of every step is then the
+    # gradient of that batch at the initial point, and the stored .grad their running sum.
+    cfg = replace(tiny, zero_grad=False, optimizer="sgd", momentum=0.0, lr=1e-30, epochs=20)
+    run = train(cfg, smoke, pools, keep_model=True)
+    torch.manual_seed(cfg.seed)
+    fresh = build_model(cfg)
+    batches = build_batches(make_splits(pools, smoke, cfg), cfg, torch.device("cpu"))
+    expected = [torch.zeros_like(p) for p in fresh.parameters()]
+    steps = 0
+    for _ in range(smoke.epochs(cfg.epochs)):
+        for x, y in batches["train"]:
+            fresh.zero_grad()
+            torch.nn.functional.cross_entropy(fresh(x), y).backward()
+            expected = [e + p.grad for e, p in zip(expected, fresh.parameters())]
+            steps += 1
+    assert steps == len(run.steps) > 1
+    for got, want in zip(run.model.parameters(), expected):
+        torch.testing.assert_close(got.grad, want, rtol=1e-4, atol=1e-6)
+
+
+def test_with_zero_grad_the_gradient_is_the_last_batch_gradient_only(tiny, smoke, pools):
+    cfg = replace(tiny, optimizer="sgd", momentum=0.0, lr=1e-30, epochs=20)
+    run = train(cfg, smoke, pools, keep_model=True)
+    accumulated = train(replace(cfg, zero_grad=False), smoke, pools, keep_model=True)
+    ratio = [a.grad.norm() / b.grad.norm() for a, b in zip(accumulated.model.parameters(), run.model.parameters())]
+    assert min(ratio) > 1.5  # several batch gradients summed vs one
+
+
+def test_colleague_schedule_multiplies_the_rate_by_1_001_per_step_on_full_svhn():
+    full_steps = 10 * 287
+    assert schedule_growth_per_step(COLLEAGUE, full_steps, full_steps) == pytest.approx(1.001)
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-5)
+    sched = build_scheduler(COLLEAGUE, opt, full_steps, full_steps)
+    lrs = []
+    for _ in range(full_steps):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    t = torch.arange(full_steps, dtype=torch.float64)
+    torch.testing.assert_close(torch.tensor(lrs, dtype=torch.float64), 1e-5 * 1.001 ** t, rtol=1e-9, atol=0)
+    assert lrs[-1] / lrs[0] == pytest.approx(1.001 ** (full_steps - 1))
+
+
+def test_a_smaller_profile_keeps_the_total_learning_rate_growth(smoke, pools):
+    cfg = replace(COLLEAGUE, width=0.25, cockpit="off", pipeline="tensor", eval_splits=("validation",))
+    run = train(cfg, smoke, pools)
+    g = run.meta["lr_growth_per_step"]
+    assert g ** run.meta["total_steps"] == pytest.approx(1.001 ** (10 * 287), rel=1e-9)
+    lrs = [s["lr"] for s in run.steps]
+    assert lrs == pytest.approx([1e-5 * g ** t for t in range(len(lrs))], rel=1e-9)
+
+
+@pytest.mark.parametrize("scheduler", ["constant", "cosine", "warmup_cosine", "onecycle"])
+def test_every_schedule_runs_to_the_end_without_error(tiny, smoke, pools, scheduler):
+    run = train(replace(tiny, scheduler=scheduler, epochs=40, eval_splits=("validation",)), smoke, pools)
+    assert len(run.steps) == run.meta["total_steps"]
+    if scheduler != "constant":
+        assert run.steps[-1]["lr"] < max(s["lr"] for s in run.steps)
+
+
+def test_training_on_smoke_data_beats_chance(tiny, smoke, pools):
+    # 512 images, 16 steps of 32 an epoch, 6 epochs; BatchNorm skips the initial plateau.
+    cfg = replace(tiny, width=0.5, batch_size=32, epochs=60, normalize=True, batchnorm=True, restore_train_mode=True)
+    run = train(cfg, smoke, pools)
+    majority = torch.bincount(pools.train_labels).max().item() / len(pools.train_labels)
+    assert run.final("train_accuracy") > majority + 0.05
+
+
+def test_non_finite_loss_stops_the_run_and_records_divergence(tiny, smoke, pools):
+    run = train(replace(tiny, activation="relu", optimizer="sgd", lr=1e10, momentum=0.0, epochs=40), smoke, pools)
+    assert run.diverged_at is not None
+    assert len(run.steps) == run.diverged_at
+    assert all(math.isfinite(s["loss"]) for s in run.steps)
+
+
+def test_evaluation_leaves_the_model_in_eval_mode_unless_restored(tiny, smoke, pools):
+    cfg = replace(tiny, batchnorm=True, epochs=20)
+    assert train(cfg, smoke, pools, keep_model=True).model.training is False
+    assert train(replace(cfg, restore_train_mode=True), smoke, pools, keep_model=True).model.training is True
+
+
+def test_partial_training_set_evaluation_uses_only_that_many_examples(tiny, smoke, pools):
+    full = train(tiny, smoke, pools)
+    part = train(replace(tiny, eval_train_examples=64), smoke, pools)
+    assert full.steps == part.steps  # evaluation never changes training
+    assert full.final("train_accuracy") != part.final("train_accuracy") or full.final("train_loss") != part.final("train_loss")
+
+
+def test_eval_every_skips_epochs_but_always_evaluates_the_last(tiny, smoke, pools):
+    run = train(replace(tiny, epochs=40, eval_every=3), smoke, pools)
+    assert [e["epoch"] for e in run.epochs] == [3, 4]
+
+
+def test_pil_pipeline_matches_the_tensor_pipeline_without_random_transforms(tiny, smoke, pools):
+    # Same images, same order: only the conversion path differs.
+    cfg = replace(tiny, eval_splits=("validation",))
+    tensor = train(cfg, smoke, pools)
+    pil_run = train(replace(cfg, pipeline="pil"), smoke, pools)
+    assert pil_run.final("validation_accuracy") == pytest.approx(tensor.final("validation_accuracy"), abs=0.02)
