@@ -8,6 +8,7 @@ trains only what is missing or stale.
 from __future__ import annotations
 
 import difflib
+import functools
 import sys
 import warnings
 from dataclasses import dataclass, replace
@@ -99,6 +100,37 @@ def _progress_bar(label: str):
         if step == total:
             bar.close()
     return update, state
+
+
+@functools.lru_cache(maxsize=4)
+def _pools(profile: Profile, source: str):
+    from .data import load_pools
+
+    return load_pools(profile, source)
+
+
+def pools(profile: Profile | None = None):
+    """The data pools of the active profile and data source (loaded once per process)."""
+    from .data import data_source
+
+    return _pools(profile or active_profile(), data_source())
+
+
+def batches_of(name: str, profile: Profile | None = None) -> dict:
+    """Splits and batch sources exactly as experiment ``name`` sees them (on the CPU).
+
+    Returns:
+        ``{"splits": {split: Split}, "batches": {split: batch source}}``; the training
+        evaluation source is under ``batches["train_eval"]``.
+    """
+    import torch
+
+    from .data import build_batches, make_splits
+
+    profile = profile or active_profile()
+    cfg = get(name).config
+    splits = make_splits(pools(profile), profile, cfg)
+    return {"splits": splits, "batches": build_batches(splits, cfg, torch.device("cpu"))}
 
 
 def run_config(config: RunConfig, name: str, profile: Profile | None = None, force: bool = False,

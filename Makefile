@@ -1,0 +1,40 @@
+# Two commands do all set-up on a fresh machine: `make book` renders the book, `make test` runs the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup test book execute status bench clean
+
+setup: $(STAMP)
+
+# Idempotent: reinstalls only when the pins or the project metadata change.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+# Unit tests, then every chapter executed in the smoke profile against a throwaway cache.
+test: setup
+	$(PY) -m pytest
+
+# Computes what the cache lacks (with progress), then renders: Quarto when it is installed,
+# else the offline path (RENDER=offline forces it).
+book: setup
+	$(PY) -m svhn_debug run-all
+	@if [ "$(RENDER)" != "offline" ] && command -v quarto >/dev/null 2>&1; then \
+		PATH="$(abspath $(VENV))/bin:$$PATH" QUARTO_PYTHON="$(abspath $(PY))" quarto render; \
+	else \
+		$(PY) -m svhn_debug.book; \
+	fi
+
+status: setup
+	$(PY) -m svhn_debug status
+
+bench: setup
+	$(PY) bench/loop_speed.py
+
+clean:
+	rm -rf _book .jupyter_cache .pytest_cache

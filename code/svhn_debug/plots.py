@@ -1,0 +1,253 @@
+"""Figures. Every function takes results (live or from the cache) and returns a Figure: plotting
+never trains."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import tempfile
+from pathlib import Path
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+
+SPLIT_STYLE = {"train": "-", "validation": "--", "test": ":"}
+DIGITS = [str(d) for d in range(10)]
+
+
+def _closed(make):
+    """Close the figure before returning it: a notebook then shows it once (as the cell's
+    result), and scripts don't pile up open figures."""
+    @functools.wraps(make)
+    def wrapper(*args, **kwargs):
+        fig = make(*args, **kwargs)
+        plt.close(fig)
+        return fig
+    return wrapper
+
+
+def _runs(results) -> dict[str, list]:
+    """Normalise ``{label: result or [results]}`` to ``{label: [results]}``."""
+    return {k: (v if isinstance(v, (list, tuple)) else [v]) for k, v in results.items()}
+
+
+@_closed
+def learning_curves(result, title: str = "") -> plt.Figure:
+    """Loss and accuracy per epoch of one run, for every evaluated split."""
+    df = result.epochs_df
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(8, 3))
+    for split, style in SPLIT_STYLE.items():
+        if df.get(f"{split}_loss") is not None and df[f"{split}_loss"].notna().any():
+            ax_loss.plot(df["epoch"], df[f"{split}_loss"], style, marker="o", ms=3, label=split)
+            ax_acc.plot(df["epoch"], df[f"{split}_accuracy"], style, marker="o", ms=3, label=split)
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1))
+    ax_acc.axhline(0.1, color="grey", lw=0.8, ls="-.", label="chance (10 classes)")
+    ax_acc.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+@_closed
+def compare(results, metric: str = "validation_accuracy", ylabel: str | None = None, ylim=None) -> plt.Figure:
+    """One line per experiment over epochs; several seeds are drawn as mean and min-max band."""
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for label, runs in _runs(results).items():
+        frames = [r.epochs_df for r in runs]
+        x = frames[0]["epoch"].to_numpy()
+        ys = np.array([f[metric].to_numpy(dtype=float)[: len(x)] for f in frames])
+        line, = ax.plot(x, ys.mean(axis=0), marker="o", ms=3, label=label + (f" ({len(runs)} seeds)" if len(runs) > 1 else ""))
+        if len(runs) > 1:
+            ax.fill_between(x, ys.min(axis=0), ys.max(axis=0), color=line.get_color(), alpha=0.2)
+    ax.set(xlabel="epoch", ylabel=ylabel or metric.replace("_", " "))
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+@_closed
+def step_losses(results, smooth: int = 1, logy: bool = False) -> plt.Figure:
+    """Training loss per optimizer step (optionally a moving average over ``smooth`` steps)."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    for label, runs in _runs(results).items():
+        df = runs[0].steps_df
+        y = df["loss"].rolling(smooth, min_periods=1).mean() if smooth > 1 else df["loss"]
+        ax.plot(df["step"], y, label=label)
+    ax.set(xlabel="optimizer step", ylabel="training loss (mini-batch)")
+    if logy:
+        ax.set_yscale("log")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+@_closed
+def lr_trajectory(results) -> plt.Figure:
+    """Learning rate per step (log scale)."""
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    for label, runs in _runs(results).items():
+        df = runs[0].steps_df
+        ax.plot(df["step"], df["lr"], label=label)
+    ax.set(xlabel="optimizer step", ylabel="learning rate", yscale="log")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+@_closed
+def image_grid(images, labels, title: str = "", rows: int = 3, cols: int = 10, ax_list=None) -> plt.Figure:
+    """A grid of images (N, 3, 32, 32) in [0, 1] or uint8, with their labels."""
+    imgs = images.float() / 255 if images.dtype.is_floating_point is False else images
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.75, rows * 0.85))
+    for i, ax in enumerate(np.ravel(axes)):
+        ax.axis("off")
+        if i < len(imgs):
+            ax.imshow(imgs[i].permute(1, 2, 0).clamp(0, 1).numpy())
+            ax.set_title(str(int(labels[i])), fontsize=7, pad=1)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout(pad=0.3)
+    return fig
+
+
+@_closed
+def split_grids(batches: dict, n: int = 10, titles: dict | None = None) -> plt.Figure:
+    """First images of every split as the model sees them (after the split's transform)."""
+    names = [k for k in ("train", "validation", "test") if k in batches]
+    fig, axes = plt.subplots(len(names), n, figsize=(n * 0.75, len(names) * 0.95))
+    for row, name in enumerate(names):
+        x, y = next(iter(batches[name]))
+        for col in range(n):
+            ax = axes[row, col]
+            ax.axis("off")
+            img = x[col]
+            img = (img - img.min()) / (img.max() - img.min() + 1e-8)
+            ax.imshow(img.permute(1, 2, 0).numpy())
+            ax.set_title(str(int(y[col])), fontsize=7, pad=1)
+        axes[row, 0].text(-0.3, 0.5, (titles or {}).get(name, name), transform=axes[row, 0].transAxes,
+                          ha="right", va="center", fontsize=8)
+    fig.tight_layout(pad=0.3)
+    return fig
+
+
+@_closed
+def confusion(result, title: str = "") -> plt.Figure:
+    """Row-normalised test confusion matrix (true digit down, predicted across)."""
+    cm = np.asarray(result.confusion, dtype=float)
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(10):
+        for j in range(10):
+            if norm[i, j] >= 0.05:
+                ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", fontsize=5.5,
+                        color="white" if norm[i, j] > 0.5 else "black")
+    ax.set(xticks=range(10), yticks=range(10), xticklabels=DIGITS, yticklabels=DIGITS,
+           xlabel="predicted digit", ylabel="true digit")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return fig
+
+
+def cockpit_series(result, quantity: str, reduce: str = "norm") -> tuple[np.ndarray, np.ndarray]:
+    """Steps and values of one Cockpit quantity (per-parameter lists reduced to one number)."""
+    steps, values = [], []
+    for step, entry in sorted(((int(k), v) for k, v in (result.cockpit or {}).items()), key=lambda kv: kv[0]):
+        if quantity in entry and entry[quantity] is not None:
+            v = np.asarray(entry[quantity], dtype=float)
+            steps.append(step)
+            values.append(float(np.linalg.norm(v)) if (v.ndim and reduce == "norm") else float(np.sum(v)) if v.ndim else float(v))
+    return np.asarray(steps), np.asarray(values)
+
+
+@_closed
+def cockpit_scalars(results, quantities=("Loss", "GradNorm", "UpdateSize", "Distance", "Alpha"), logy=("GradNorm", "UpdateSize", "Distance")) -> plt.Figure:
+    """Small multiples of Cockpit's scalar quantities for one or several runs."""
+    runs = _runs(results)
+    fig, axes = plt.subplots(1, len(quantities), figsize=(2.3 * len(quantities), 2.6))
+    for ax, q in zip(np.ravel(axes), quantities):
+        for label, rs in runs.items():
+            x, y = cockpit_series(rs[0], q)
+            if len(x):
+                ax.plot(x, y, marker="o" if q == "Alpha" else None, ms=3, lw=1, label=label)
+        ax.set_title({"GradNorm": "gradient norm", "UpdateSize": "update size", "Distance": "distance from init",
+                      "Alpha": "alpha (local step size)", "Loss": "mini-batch loss"}.get(q, q), fontsize=8)
+        ax.set_xlabel("step", fontsize=7)
+        ax.tick_params(labelsize=6)
+        if q in logy:
+            ax.set_yscale("log")
+        if q == "Alpha":
+            ax.axhline(0, color="grey", lw=0.8)
+    np.ravel(axes)[0].legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def cockpit_dashboard(result, path: Path | None = None) -> Path:
+    """Cockpit's own full dashboard (``CockpitPlotter``) as a PNG file; returns its path.
+
+    CockpitPlotter switches matplotlib to interactive mode, seaborn's style and a huge figure
+    size; all of that is undone afterwards.
+    """
+    from cockpit import CockpitPlotter
+
+    from .instruments import write_log
+
+    out = Path(path) if path else Path(tempfile.mkdtemp()) / "cockpit"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        log = write_log(result.cockpit, Path(tmp) / "log")
+        was_interactive = plt.isinteractive()
+        with matplotlib.rc_context(), contextlib.redirect_stdout(None):
+            CockpitPlotter().plot(str(log.with_suffix("")), show_plot=False, save_plot=True,
+                                  savedir=str(out.parent), savename=out.name)
+            plt.close("all")
+        if not was_interactive:
+            plt.ioff()
+    return out.parent / f"{out.name}__primary.png"
+
+
+@_closed
+def accuracy_ladder(labels: list[str], means: list[float], lows: list[float], highs: list[float]) -> plt.Figure:
+    """Test accuracy from the colleague's run to the final one, one bar per adopted step."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    x = np.arange(len(labels))
+    ax.bar(x, means, color="#4c72b0")
+    ax.errorbar(x, means, yerr=[np.subtract(means, lows), np.subtract(highs, means)], fmt="none", color="black", capsize=3)
+    for xi, m in zip(x, means):
+        ax.text(xi, m + 0.02, f"{m:.0%}", ha="center", fontsize=7)
+    ax.axhline(0.1, color="grey", lw=0.8, ls="-.")
+    ax.set(xticks=x, ylim=(0, 1.05), ylabel="test accuracy")
+    ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+@_closed
+def exam_curves() -> plt.Figure:
+    """A re-drawing of the exam sheet's figure from the values stated in the task."""
+    e = np.linspace(0, 100, 201)
+    a = np.interp(e, [0, 10, 30, 50, 80, 100], [0, 0.45, 0.8, 0.9, 1.0, 1.05])
+    b = np.interp(e, [0, 20, 40, 60, 80, 100], [0, 0.5, 0.75, 0.9, 1.0, 1.09])
+    fig, ax = plt.subplots(figsize=(5.5, 3))
+    ax.plot(e, a, label="A(H_A)")
+    ax.plot(e, b, label="B(H_B)")
+    ax.axvline(80, color="grey", lw=0.8, ls=":")
+    ax.set(xlabel="epoch", ylabel="Performance")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def cockpit_dashboard_image(result, width: int = 900):
+    """Cockpit's dashboard as an IPython image (for a chapter cell)."""
+    from IPython.display import Image
+
+    return Image(filename=str(cockpit_dashboard(result)), width=width)

@@ -1,0 +1,82 @@
+"""The book: every chapter executes (smoke profile, throwaway cache), and the offline render path
+honours the Quarto features the book uses."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from svhn_debug import book
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_cell_options_and_inline_expressions_are_parsed():
+    cells = book.parse_qmd("# T {#sec-t}\n\nx is `{python} 1 + 1`.\n\n```{python}\n#| label: fig-a\n#| fig-cap: \"A: b\"\nprint(1)\n```\n")
+    assert [c.kind for c in cells] == ["markdown", "code"]
+    assert cells[1].options == {"label": "fig-a", "fig-cap": "A: b"} and cells[1].source == "print(1)"
+    assert book.INLINE_RE.findall(cells[0].source) == ["1 + 1"]
+
+
+def test_every_chapter_of_the_book_is_listed_and_exists():
+    files = [path for path, _ in book.chapter_files(book.load_book(ROOT))]
+    assert files[0] == "index.qmd" and len(files) >= 8
+    for path in files:
+        assert (ROOT / path).is_file(), path
+    on_disk = {str(p.relative_to(ROOT)) for p in (ROOT / "chapters").glob("*.qmd")}
+    assert on_disk <= set(files), "a chapter file is not in _quarto.yml"
+
+
+def test_every_chapter_opens_with_a_labelled_heading_and_the_shared_setup():
+    for path, kind in book.chapter_files(book.load_book(ROOT)):
+        text = (ROOT / path).read_text()
+        if path == "references.qmd":
+            continue
+        assert re.match(r"# .+\{#sec-[\w-]+|# .+\{\.unnumbered\}", text), path
+        first_cell = book.parse_qmd(text)[1]
+        assert first_cell.kind == "code" and "from svhn_debug.chapter import" in first_cell.source, path
+        assert first_cell.options.get("include") is False, path
+
+
+def test_every_figure_has_a_caption_and_alt_text():
+    for path in (ROOT / "chapters").glob("*.qmd"):
+        for cell in book.parse_qmd(path.read_text()):
+            label = str(cell.options.get("label", ""))
+            if label.startswith("fig-"):
+                assert cell.options.get("fig-cap") and cell.options.get("fig-alt"), f"{path.name}: {label}"
+            if label.startswith("tbl-"):
+                assert cell.options.get("tbl-cap"), f"{path.name}: {label}"
+
+
+def test_offline_render_resolves_quarto_features(tmp_path, monkeypatch):
+    (tmp_path / "_quarto.yml").write_text(
+        "project: {type: book}\nbook:\n  title: T\n  chapters: [index.qmd, c.qmd]\nexecute: {echo: false}\n")
+    (tmp_path / "index.qmd").write_text("# Preface {.unnumbered}\n\nHello.\n")
+    (tmp_path / "c.qmd").write_text(
+        "# Chap {#sec-c}\n\n```{python}\n#| include: false\nimport matplotlib.pyplot as plt\nx = 21\n```\n\n"
+        "See @fig-line and @tbl-t in @sec-c; x is `{python} x * 2`.\n\n"
+        "```{python}\n#| label: fig-line\n#| fig-cap: \"A line.\"\n#| fig-alt: \"A rising line.\"\n"
+        "fig, ax = plt.subplots(); ax.plot([1, 2]); plt.close(fig); fig\n```\n\n"
+        "```{python}\n#| label: tbl-t\n#| tbl-cap: \"A table.\"\n#| output: asis\nprint('| a | b |\\n|---|---|\\n| 1 | 2 |')\n```\n\n"
+        "::: {.callout-note}\nAn aside.\n:::\n")
+    pdf = book.render(tmp_path)
+    md = (tmp_path / "_book" / "book.md").read_text()
+    assert pdf.exists() and pdf.stat().st_size > 1000
+    assert "See Figure 1.1 and Table 1.1 in Chapter 1; x is 42." in md
+    assert "#|" not in md and "@fig-" not in md and "{python}" not in md and ".callout" not in md
+    assert 'fig-alt="A rising line."' in md and ": Table 1.1: A table." in md
+
+
+@pytest.mark.skipif(os.environ.get("SVHN_DEBUG_SKIP_BOOK") == "1", reason="SVHN_DEBUG_SKIP_BOOK=1")
+def test_every_chapter_executes_on_the_smoke_budget(tmp_path):
+    # The autouse fixture has set the smoke profile and a throwaway experiment cache; the
+    # kernels inherit them. The committed cache is never touched.
+    assert os.environ["SVHN_DEBUG_PROFILE"] == "smoke"
+    done = book.execute_chapters(ROOT, cache_dir=tmp_path / "jupyter-cache", progress=False)
+    assert len(done) == len(book.chapter_files(book.load_book(ROOT)))
+    for path, _, nb in done:
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+        assert not errors, f"{path}: {errors[0]['ename']}: {errors[0]['evalue']}"

@@ -1,0 +1,67 @@
+"""The command line: listing, running, status, show, and clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from svhn_debug import experiments
+from svhn_debug.cli import main
+
+
+@pytest.fixture
+def one_experiment(monkeypatch, tiny):
+    monkeypatch.setattr(experiments, "REGISTRY", {})
+    experiments.register("tiny", None, "?", **{k: v for k, v in tiny.to_dict().items() if k != "eval_splits"})
+
+
+def test_list_shows_parents_and_diffs(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "zero-grad" in out and "<- lean: zero_grad=True" in out
+
+
+def test_unknown_name_exits_2_with_suggestion_and_no_traceback():
+    proc = subprocess.run([sys.executable, "-m", "svhn_debug", "run", "colleage"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "did you mean colleague" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_status_check_fails_while_missing_and_passes_once_run(one_experiment, capsys):
+    assert main(["status", "--check"]) == 1
+    assert main(["run", "tiny"]) == 0
+    assert main(["status", "--check"]) == 0
+    assert "1 cached, 0 missing" in capsys.readouterr().out
+
+
+def test_show_json_prints_the_epochs(one_experiment, capsys):
+    main(["run", "tiny"])
+    capsys.readouterr()
+    assert main(["show", "tiny", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["name"] == "tiny" and data["epochs"][-1]["validation_accuracy"] is not None
+
+
+def test_prune_removes_only_unreferenced_entries(one_experiment, capsys):
+    from svhn_debug import cache
+    from svhn_debug.profiles import get_profile
+
+    main(["run", "tiny"])
+    stray = cache.cache_root() / "smoke" / "0123stray"
+    stray.mkdir()
+    assert main(["prune"]) == 0
+    assert not stray.exists() and main(["status", "--check"]) == 0
+
+
+def test_offline_svhn_error_is_one_line(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("SVHN_DEBUG_DATA", "svhn")
+    monkeypatch.setenv("SVHN_DEBUG_DATA_DIR", str(tmp_path))
+    import torchvision.datasets.utils as tvu
+
+    monkeypatch.setattr(tvu, "download_url", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    assert main(["status"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: SVHN's train split is not in") and err.count("\n") == 1

@@ -1,0 +1,137 @@
+"""Data: the generator is deterministic and SVHN-like, splits are what they claim, transforms too."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from svhn_debug import synthetic
+from svhn_debug.config import COLLEAGUE
+from svhn_debug.data import (DataUnavailable, apply_transform, build_batches, load_svhn, make_splits,
+                             rotate_batch, split_overlap)
+
+
+def test_an_image_is_a_pure_function_of_seed_split_and_index():
+    a, la = synthetic.render_digit(7, "train", 123)
+    b, lb = synthetic.render_digit(7, "train", 123)
+    assert np.array_equal(a, b) and la == lb
+    c, _ = synthetic.render_digit(7, "train", 124)
+    assert not np.array_equal(a, c)
+    assert a.shape == (32, 32, 3) and a.dtype == np.uint8
+
+
+def test_a_short_pool_is_a_prefix_of_a_longer_one():
+    short, ls = synthetic.generate(3, "test", 5)
+    long, ll = synthetic.generate(3, "test", 9)
+    assert np.array_equal(short, long[:5]) and np.array_equal(ls, ll[:5])
+
+
+def test_train_and_test_pools_share_no_image(pools):
+    train = {img.numpy().tobytes() for img in pools.train_images}
+    assert not any(img.numpy().tobytes() in train for img in pools.test_images)
+
+
+def test_labels_follow_svhns_uneven_distribution():
+    _, labels = synthetic.generate(11, "train", 2000)
+    freq = np.bincount(labels, minlength=10) / len(labels)
+    target = np.asarray(synthetic.SVHN_TRAIN_LABEL_COUNTS) / sum(synthetic.SVHN_TRAIN_LABEL_COUNTS)
+    assert np.abs(freq - target).max() < 0.03
+    assert freq.argmax() == 1  # ones are the most common house-number digit
+
+
+def test_the_fingerprint_changes_with_the_generator_parameters(monkeypatch):
+    before = synthetic.fingerprint(0)
+    monkeypatch.setitem(synthetic.PARAMS, "max_rotation_deg", 13.0)
+    assert synthetic.fingerprint(0) != before
+    assert synthetic.fingerprint(1) != synthetic.fingerprint(0)
+
+
+def test_colleague_evaluation_data_are_training_images(pools, smoke):
+    splits = make_splits(pools, smoke, COLLEAGUE)
+    assert split_overlap(splits, "train", "validation") == 1.0
+    assert split_overlap(splits, "train", "test") == 1.0
+    assert split_overlap(splits, "validation", "test") == 0.0
+    assert len(splits["validation"].labels) + len(splits["test"].labels) == len(splits["train"].labels)
+
+
+def test_sound_split_keeps_validation_and_test_unseen(pools, smoke):
+    splits = make_splits(pools, smoke, replace(COLLEAGUE, split="sound"))
+    assert split_overlap(splits, "train", "validation") == 0.0
+    assert split_overlap(splits, "train", "test") == 0.0
+    assert splits["test"].pool == "test"
+
+
+def test_batched_rotation_matches_torchvision_image_by_image():
+    from torchvision.transforms import functional as TF
+
+    x = torch.rand(5, 3, 32, 32)
+    angles = torch.tensor([0.0, 30.0, 90.0, 137.0, 180.0])
+    ours = rotate_batch(x, angles)
+    for i, angle in enumerate(angles):
+        ref = TF.rotate(x[i], float(angle))  # nearest, zero fill, about the centre
+        agree = (ours[i] - ref).abs().lt(1e-6).float().mean()
+        assert agree > 0.97  # pixels on the rounding boundary may pick the other neighbour
+
+
+def test_rotation_changes_images_and_a_half_turn_makes_a_six_look_like_a_nine():
+    six = next(img for img, label in (synthetic.render_digit(5, "train", i) for i in range(200)) if label == 6)
+    x = torch.from_numpy(six.transpose(2, 0, 1).copy()).float()[None] / 255
+    turned = rotate_batch(x, torch.tensor([180.0]))
+    assert not torch.allclose(turned, x)
+    torch.testing.assert_close(rotate_batch(turned, torch.tensor([180.0])), x)  # exact for nearest at 180
+
+
+def test_sound_augmentation_keeps_images_close_and_labels_untouched(pools, smoke):
+    cfg = replace(COLLEAGUE, split="sound", pipeline="tensor", train_transform="shift_jitter", batch_size=64)
+    splits = make_splits(pools, smoke, cfg)
+    gen = torch.Generator().manual_seed(0)
+    x = splits["train"].images[:64].float() / 255
+    out = apply_transform(x, "shift_jitter", gen)
+    assert out.shape == x.shape and not torch.equal(out, x)
+    # Each output is a shifted copy of its input up to brightness and contrast: some shift of at
+    # most 2 px correlates almost perfectly with it (pixels, not meaning, are what changed).
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2), mode="replicate")
+    best_per_image = []
+    for i in range(len(x)):
+        best_per_image.append(max(torch.corrcoef(torch.stack([out[i].flatten(), padded[i, :, 2 + dy:34 + dy, 2 + dx:34 + dx].flatten()]))[0, 1]
+                   for dy in range(-2, 3) for dx in range(-2, 3)))
+    best = torch.stack(best_per_image)
+    assert best.median() > 0.99 and best.min() > 0.9  # clamping to [0, 1] costs a little
+    batches = build_batches(splits, cfg, torch.device("cpu"))
+    labels = torch.cat([y for _, y in batches["validation"]])
+    assert torch.equal(labels, splits["validation"].labels)
+
+
+def test_normalisation_standardises_the_training_images(pools, smoke):
+    cfg = replace(COLLEAGUE, split="sound", pipeline="tensor", train_transform="none", normalize=True)
+    batches = build_batches(make_splits(pools, smoke, cfg), cfg, torch.device("cpu"))
+    x = torch.cat([x for x, _ in batches["train"]])
+    torch.testing.assert_close(x.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-4, rtol=0)
+    torch.testing.assert_close(x.std(dim=(0, 2, 3)), torch.ones(3), atol=1e-3, rtol=0)
+
+
+def test_pil_and_tensor_paths_give_the_same_pixels_without_random_transforms(pools, smoke):
+    cfg = replace(COLLEAGUE, split="sound", train_transform="none", eval_transform="none")
+    splits = make_splits(pools, smoke, cfg)
+    pil = build_batches(splits, cfg, torch.device("cpu"))
+    fast = build_batches(splits, replace(cfg, pipeline="tensor"), torch.device("cpu"))
+    (xp, yp), (xf, yf) = next(iter(pil["validation"])), next(iter(fast["validation"]))
+    torch.testing.assert_close(xp, xf)
+    assert torch.equal(yp, yf)
+
+
+def test_real_svhn_offline_without_files_fails_with_one_clear_message(monkeypatch, tmp_path, smoke):
+    monkeypatch.setenv("SVHN_DEBUG_DATA_DIR", str(tmp_path))
+    import torchvision.datasets.utils as tvu
+
+    def offline(*args, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(tvu, "download_url", offline)
+    with pytest.raises(DataUnavailable, match="train_32x32.mat") as info:
+        load_svhn(smoke)
+    assert "SVHN_DEBUG_DATA=synthetic" in str(info.value)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
