@@ -30,6 +30,7 @@ INLINE_RE = re.compile(r"`\{python\}\s+([^`]+?)`")
 XREF_RE = re.compile(r"(?<![\w@])@((?:fig|tbl|sec)-[A-Za-z0-9_-]*[A-Za-z0-9_])")
 HEADING_ID_RE = re.compile(r"^#\s+(.*?)\s*\{#(sec-[\w-]+)([^}]*)\}\s*$", re.M)
 CALLOUT_RE = re.compile(r"^:::+\s*\{\.callout-(\w+)([^}]*)\}\s*\n(.*?)^:::+\s*$", re.S | re.M)
+TABLE_CAPTION_RE = re.compile(r"^:\s+(.*?)\s*\{#(tbl-[\w-]+)\}\s*$", re.M)
 INLINE_MARK = "__SVHN_INLINE__"
 
 
@@ -151,6 +152,16 @@ def _callout(match: re.Match) -> str:
             f"**{heading}.** {body}\n\n```{{=typst}}\n]\n```")
 
 
+def _width(png: bytes, out) -> str:
+    """Printed width of a figure: its natural size at the figure dpi, at most the text width."""
+    import struct
+
+    px = struct.unpack(">I", png[16:20])[0]  # PNG header: width of the IHDR chunk
+    requested = (out.get("metadata", {}).get("image/png", {}) or {}).get("width")
+    inches = (requested or px) / 110  # plots are drawn at 110 dpi (svhn_debug.chapter)
+    return f"{min(100, round(100 * inches / 6.3))}%"
+
+
 def cells_to_markdown(nb, chapter_no: str, figdir: Path, numbering: Numbering, echo_default: bool) -> str:
     """Markdown of one executed chapter: inline values substituted, outputs placed."""
     inline_values: dict[int, list[str]] = {}
@@ -164,7 +175,14 @@ def cells_to_markdown(nb, chapter_no: str, figdir: Path, numbering: Numbering, e
     for idx, c in enumerate(nb.cells):
         if c.cell_type == "markdown":
             values = iter(inline_values.get(idx, []))
-            parts.append(INLINE_RE.sub(lambda m: next(values), c.source))
+            text = INLINE_RE.sub(lambda m: next(values), c.source)
+
+            def caption(m: re.Match) -> str:  # a Markdown table's caption with a label
+                nonlocal tbl_n
+                tbl_n += 1
+                numbering.labels[m.group(2)] = f"{chapter_no}.{tbl_n}"
+                return f": Table {chapter_no}.{tbl_n}: {m.group(1)}"
+            parts.append(TABLE_CAPTION_RE.sub(caption, text))
             continue
         opts = c.metadata.get("quarto")
         if opts is None or opts.get("include") is False:
@@ -185,10 +203,11 @@ def cells_to_markdown(nb, chapter_no: str, figdir: Path, numbering: Numbering, e
                     if label:
                         numbering.labels[label] = number
                     name = f"{label or 'fig'}-{chapter_no}-{fig_n}.png"
-                    (figdir / name).write_bytes(base64.b64decode(data["image/png"]))
+                    png = base64.b64decode(data["image/png"])
+                    (figdir / name).write_bytes(png)
                     cap = opts.get("fig-cap", "")
                     alt = str(opts.get("fig-alt", cap)).replace('"', "'")
-                    parts.append(f'![Figure {number}: {cap}](figures/{name}){{fig-alt="{alt}" width=100%}}')
+                    parts.append(f'![Figure {number}: {cap}](figures/{name}){{fig-alt="{alt}" width={_width(png, out)}}}')
                 elif "text/markdown" in data:
                     parts.append(data["text/markdown"])
                 elif "text/plain" in data:

@@ -34,6 +34,8 @@ def num(x: float | int, digits: int = 3) -> Inline:
     """A number with ``digits`` significant digits (integers with thousands separators)."""
     if isinstance(x, int) or (isinstance(x, float) and x.is_integer() and abs(x) >= 1):
         return Inline(f"{int(x):,}")
+    if abs(x) >= 10 ** digits:
+        return Inline(f"{x:,.0f}")
     return Inline(f"{x:.{digits}g}")
 
 
@@ -148,3 +150,83 @@ def label_shares(labels) -> dict[int, float]:
 
     counts = np.bincount(np.asarray(labels), minlength=10)
     return {d: counts[d] / counts.sum() for d in range(10)}
+
+
+def timing_table(names: list[str]) -> str:
+    """Mean seconds per epoch spent training and evaluating, per experiment (first seed)."""
+    rows = []
+    for name in names:
+        df = experiments.result(name).epochs_df
+        rows.append({"experiment": f"`{name}`", "training s/epoch": f"{df['train_seconds'].mean():.1f}",
+                     "evaluation s/epoch": f"{df['eval_seconds'].mean():.1f}",
+                     "whole run (s)": f"{experiments.result(name).meta['seconds']:.0f}"})
+    return markdown_table(rows, align="lrrr")
+
+
+def max_step_loss_difference(a: str, b: str) -> float:
+    """Largest absolute difference of the per-step training losses of two experiments."""
+    la = [s["loss"] for s in experiments.result(a).steps]
+    lb = [s["loss"] for s in experiments.result(b).steps]
+    if len(la) != len(lb):
+        return float("inf")
+    return max(abs(x - y) for x, y in zip(la, lb))
+
+
+def growth(result, quantity: str) -> float:
+    """Ratio of a Cockpit quantity's last tracked value to its first (norm over parameters)."""
+    from .plots import cockpit_series
+
+    _, values = cockpit_series(result, quantity)
+    return float(values[-1] / values[0])
+
+
+def majority_share(name: str, split: str = "test") -> float:
+    """Share of the most common digit in a split of experiment ``name``: what always answering
+    that digit scores."""
+    return max(label_shares(experiments.batches_of(name)["splits"][split].labels).values())
+
+
+def overlap_table(names: list[str]) -> str:
+    """Per experiment: split sizes, which pool each comes from, and the share of validation and
+    test images that are also training images."""
+    from .data import split_overlap
+
+    rows = []
+    for name in names:
+        splits = experiments.batches_of(name)["splits"]
+        rows.append({"experiment": f"`{name}`", "split rule": f"`{experiments.get(name).config.split}`",
+                     "train": f"{len(splits['train'].labels):,}",
+                     "validation (pool)": f"{len(splits['validation'].labels):,} ({splits['validation'].pool})",
+                     "test (pool)": f"{len(splits['test'].labels):,} ({splits['test'].pool})",
+                     "validation in train": pct(split_overlap(splits, "train", "validation"), 0),
+                     "test in train": pct(split_overlap(splits, "train", "test"), 0)})
+    return markdown_table(rows, align="llrrrrr")
+
+
+def confusion_rate(name: str, true: int, predicted: int) -> float:
+    """Share of test images of digit ``true`` predicted as ``predicted`` (first seed)."""
+    cm = experiments.result(name).confusion
+    return cm[true][predicted] / max(1, sum(cm[true]))
+
+
+def best_vs_final_table(names: list[str]) -> str:
+    """What the notebook's report prints (best test accuracy over epochs) next to the honest
+    numbers: the final epoch, and the test accuracy at the epoch with the best validation score."""
+    rows = []
+    for name in names:
+        df = experiments.result(name).epochs_df
+        at_best_val = df.loc[df["validation_accuracy"].idxmax(), "test_accuracy"]
+        rows.append({"experiment": f"`{name}`", "best test (notebook)": pct(df["test_accuracy"].max()),
+                     "test at best validation": pct(at_best_val), "test at last epoch": pct(df["test_accuracy"].iloc[-1])})
+    return markdown_table(rows, align="lrrr")
+
+
+def cache_summary() -> dict:
+    """Entries and size of the active profile's cache, and the code fingerprint now."""
+    from . import cache
+    from .profiles import active_profile
+
+    folder = cache.cache_root() / active_profile().name
+    files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+    return {"entries": len(cache.entries(active_profile())), "megabytes": sum(p.stat().st_size for p in files) / 1e6,
+            "code": cache.code_fingerprint(), "modules": ", ".join(f"`{m}.py`" for m in cache.TRAINING_MODULES)}

@@ -1,0 +1,64 @@
+"""Plots draw from results without training; report helpers format what the prose shows."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import matplotlib
+import matplotlib.pyplot as plt
+import pytest
+
+from svhn_debug import plots, report
+from svhn_debug.training import train
+
+
+@pytest.fixture(scope="module")
+def tracked_run(smoke, pools):
+    from svhn_debug.config import COLLEAGUE
+
+    cfg = replace(COLLEAGUE, width=0.25, pipeline="tensor", epochs=30, batch_size=128)
+    return train(cfg, smoke, pools)
+
+
+def test_every_figure_function_draws_from_a_result(tracked_run):
+    figs = [plots.learning_curves(tracked_run), plots.compare({"a": [tracked_run, tracked_run]}),
+            plots.step_losses({"a": tracked_run}, smooth=3), plots.lr_trajectory({"a": tracked_run}),
+            plots.confusion(tracked_run), plots.cockpit_scalars({"a": tracked_run})]
+    assert all(isinstance(f, matplotlib.figure.Figure) for f in figs)
+    assert plt.get_fignums() == []  # closed: a notebook shows each once
+
+
+def test_cockpit_series_reduces_per_parameter_values_to_their_norm(tracked_run):
+    steps, values = plots.cockpit_series(tracked_run, "GradNorm")
+    assert list(steps) == list(range(len(tracked_run.steps)))
+    assert (values > 0).all()
+    alpha_steps, _ = plots.cockpit_series(tracked_run, "Alpha")
+    assert list(alpha_steps) == [s for s in steps if s % 10 == 0]
+
+
+def test_cockpit_dashboard_is_written_and_global_matplotlib_state_restored(tracked_run, tmp_path):
+    size, interactive = list(plt.rcParams["figure.figsize"]), plt.isinteractive()
+    png = plots.cockpit_dashboard(tracked_run, tmp_path / "dash")
+    assert png.exists() and png.stat().st_size > 10_000
+    assert list(plt.rcParams["figure.figsize"]) == size and plt.isinteractive() == interactive
+
+
+@pytest.mark.parametrize("value,text", [(0.8123, "81.2%"), (None, "n/a")])
+def test_percentages(value, text):
+    assert report.pct(value) == text and repr(report.pct(value)) == text
+
+
+def test_numbers_and_points():
+    assert report.num(8192) == "8,192" and report.num(0.000123456) == "0.000123" and report.num(2345.6) == "2,346"
+    assert report.pp(0.031) == "+3.1 points"
+
+
+def test_seed_stats():
+    s = report.SeedStats((0.8, 0.82, 0.81))
+    assert s.mean == pytest.approx(0.81) and s.spread == pytest.approx(0.02)
+    assert s.text() == "81.0% (seeds: 80.0-82.0%)"
+
+
+def test_markdown_table_escapes_pipes_and_aligns():
+    table = report.markdown_table([{"a": "x|y", "b": 1}], align="lr")
+    assert table.splitlines() == ["| a | b |", "|:--|--:|", "| x\\|y | 1 |"]
