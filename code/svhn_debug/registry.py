@@ -50,6 +50,18 @@ register("batchnorm-restore", "batchnorm",
          restore_train_mode=True)
 register("relu-batchnorm", "batchnorm-restore", "With BatchNorm, does ReLU now beat tanh?", activation="relu")
 
+# --- Ablations: put one bug back into the fixed configuration --------------------------------
+register("ablate-accumulate", "normalize", "Does gradient accumulation alone break the fixed run?", zero_grad=False)
+register("ablate-lr-1e-5", "normalize", "Does the notebook's learning rate alone break the fixed run?", lr=1e-5)
+register("ablate-lr-growth", "normalize", "Does the growing learning rate alone break the fixed run?",
+         scheduler="exponential")
+register("ablate-rotation", "normalize", "Do the 0-180 degree rotations alone break the fixed run?",
+         train_transform="rotate180", eval_transform="rotate180")
+register("ablate-eval-rotation", "normalize", "Would the notebook's evaluation hide a model that has learned?",
+         eval_transform="rotate180")
+register("ablate-split", "normalize", "How much does the notebook's split flatter the fixed run?",
+         split="colleague")
+
 # --- Instruments before and after the fixes ------------------------------------------------------
 register("cockpit-fixed", "normalize",
          "What do Cockpit's instruments show once the bugs are fixed (economy preset)?",
@@ -57,3 +69,28 @@ register("cockpit-fixed", "normalize",
 register("cockpit-batchnorm", "batchnorm-restore",
          "Which instruments stay correct with BatchNorm, and what do they show?",
          cockpit="economy", cockpit_interval=4)
+
+
+# --- The bugs the logbook demonstrates ---------------------------------------------------------
+# Each names the chapter that finds it, the fixed run, and the ablation that puts the bug back
+# into that run: the difference between the two is the bug's effect on its own.
+BUGS = [
+    {"bug": "gradients are never cleared", "symptom": "gradient norm grows while the loss stays flat",
+     "cause": "no `optimizer.zero_grad()` in the batch loop", "fix": "`zero_grad=True`",
+     "fixed": "normalize", "broken": "ablate-accumulate", "chapter": "sec-code"},
+    {"bug": "learning rate far too small", "symptom": "loss and accuracy do not move",
+     "cause": "`lr=1e-5` for Adam", "fix": "`lr=1e-3`", "fixed": "normalize", "broken": "ablate-lr-1e-5",
+     "chapter": "sec-code"},
+    {"bug": "learning rate grows every step", "symptom": "learning-rate trajectory rises",
+     "cause": "`ExponentialLR(gamma=1.001)` stepped per batch", "fix": "constant rate, later a decaying schedule",
+     "fixed": "normalize", "broken": "ablate-lr-growth", "chapter": "sec-code"},
+    {"bug": "digits rotated by up to 180 degrees", "symptom": "upside-down digits in the grids; 6 and 9 confused",
+     "cause": "`RandomRotation(degrees=(0, 180))` on every split", "fix": "no rotation",
+     "fixed": "normalize", "broken": "ablate-rotation", "chapter": "sec-data"},
+    {"bug": "validation and test are training images", "symptom": "the three curves coincide; test accuracy flattered",
+     "cause": "evaluation set loaded from split `'train'`", "fix": "`split='sound'`",
+     "fixed": "normalize", "broken": "ablate-split", "chapter": "sec-data"},
+    {"bug": "model left in eval mode after evaluation", "symptom": "a BatchNorm model trains in eval mode",
+     "cause": "`eval_model` never calls `model.train()`", "fix": "`restore_train_mode=True`",
+     "fixed": "batchnorm-restore", "broken": "batchnorm", "chapter": "sec-tuning"},
+]

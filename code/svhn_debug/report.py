@@ -230,3 +230,79 @@ def cache_summary() -> dict:
     files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
     return {"entries": len(cache.entries(active_profile())), "megabytes": sum(p.stat().st_size for p in files) / 1e6,
             "code": cache.code_fingerprint(), "modules": ", ".join(f"`{m}.py`" for m in cache.TRAINING_MODULES)}
+
+
+def bug_table() -> str:
+    """Every demonstrated bug: symptom, cause, fix, and the measured test accuracy of the fixed
+    run next to the same run with only this bug put back (mean over seeds)."""
+    from .registry import BUGS
+
+    rows = []
+    for b in BUGS:
+        rows.append({"bug": b["bug"], "symptom": b["symptom"], "cause": b["cause"], "fix": b["fix"],
+                     "fixed run": f"{100 * final(b['fixed']):.1f}%",
+                     "bug put back": f"{100 * final(b['broken']):.1f}% (`{b['broken']}`)"})
+    return markdown_table(rows, align="llllrr")
+
+
+def cache_summary() -> dict:
+    """Entries and size of the active profile's cache, and the code fingerprint now."""
+    from . import cache
+    from .profiles import active_profile
+
+    folder = cache.cache_root() / active_profile().name
+    files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+    return {"entries": len(cache.entries(active_profile())), "megabytes": sum(p.stat().st_size for p in files) / 1e6,
+            "code": cache.code_fingerprint(), "modules": ", ".join(f"`{m}.py`" for m in cache.TRAINING_MODULES)}
+
+
+def bug_table() -> str:
+    """Every demonstrated bug: symptom, cause, fix, and the test accuracy before and after the
+    experiment that isolates it (mean over seeds where there are several)."""
+    from .registry import BUGS
+
+    rows = []
+    for b in BUGS:
+        before, after = final(b["before"]), final(b["after"])
+        rows.append({"bug": b["bug"], "symptom": b["symptom"], "cause": b["cause"], "fix": b["fix"],
+                     "evidence": f"`{b['before']}` → `{b['after']}`", "test acc.": f"{100 * before:.1f}% → {100 * after:.1f}%"})
+    return markdown_table(rows, align="llllll")
+
+
+def label_entropy(name: str, split: str = "train") -> float:
+    """Entropy (nats) of the label distribution of a split: the cross-entropy of a network that
+    predicts the class prior for every image, whatever the image."""
+    import math
+
+    return -sum(p * math.log(p) for p in label_shares(experiments.batches_of(name)["splits"][split].labels).values() if p > 0)
+
+
+def last_loss(name: str, window: int = 8) -> float:
+    """Mean training loss of the last ``window`` mini-batches (first seed)."""
+    steps = experiments.result(name).steps
+    return sum(s["loss"] for s in steps[-window:]) / min(window, len(steps))
+
+
+def ladder_figure():
+    """Test accuracy along the adopted chain of experiments (registry.LADDER), seeds as ranges."""
+    from .plots import accuracy_ladder
+    from .registry import LADDER
+
+    s = [stats(n) for n in LADDER]
+    return accuracy_ladder(list(LADDER), [x.mean for x in s], [x.low for x in s], [x.high for x in s])
+
+
+def cockpit_mean(name: str, quantity: str) -> float:
+    """Mean of a scalar Cockpit quantity over the tracked steps (first seed)."""
+    from .plots import cockpit_series
+
+    _, values = cockpit_series(experiments.result(name), quantity, reduce="sum")
+    return float(values.mean())
+
+
+def cockpit_share(name: str, quantity: str, above: float) -> float:
+    """Share of tracked steps where a scalar Cockpit quantity exceeds ``above``."""
+    from .plots import cockpit_series
+
+    _, values = cockpit_series(experiments.result(name), quantity, reduce="sum")
+    return float((values > above).mean())
