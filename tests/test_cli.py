@@ -37,6 +37,12 @@ def test_status_check_fails_while_missing_and_passes_once_run(one_experiment, ca
     assert "1 cached, 0 missing" in capsys.readouterr().out
 
 
+def test_show_never_trains_and_says_how_to_get_a_missing_result(one_experiment, capsys):
+    assert main(["show", "tiny"]) == 1
+    assert "run `python -m svhn_debug run tiny` first" in capsys.readouterr().err
+    assert main(["status", "--check"]) == 1  # still missing: show trained nothing
+
+
 def test_show_json_prints_the_epochs(one_experiment, capsys):
     main(["run", "tiny"])
     capsys.readouterr()

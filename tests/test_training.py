@@ -130,3 +130,11 @@ def test_pil_pipeline_matches_the_tensor_pipeline_without_random_transforms(tiny
     tensor = train(cfg, smoke, pools)
     pil_run = train(replace(cfg, pipeline="pil"), smoke, pools)
     assert pil_run.final("validation_accuracy") == pytest.approx(tensor.final("validation_accuracy"), abs=0.02)
+
+
+def test_the_notebooks_best_accuracy_is_the_maximum_over_epochs_not_the_last_epoch():
+    from svhn_debug.training import RunResult
+
+    run = RunResult(config={}, profile="smoke", seed=0, steps=[], confusion=None, diverged_at=None, cockpit=None,
+                    epochs=[{"test_accuracy": 0.5}, {"test_accuracy": 0.7}, {"test_accuracy": 0.6}])
+    assert run.best() == 0.7 and run.final() == 0.6  # best() selects on the test set: optimistic

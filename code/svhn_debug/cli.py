@@ -50,7 +50,12 @@ def _cmd_status(args) -> int:
 
 def _cmd_show(args) -> int:
     exp = experiments.get(args.name)
-    for res in experiments.results(exp.name):
+    runs = experiments.cached_results(exp.name)
+    if runs is None:
+        print(f"error: {exp.name} is not cached for profile {active_profile().name}; "
+              f"run `python -m svhn_debug run {exp.name}` first", file=sys.stderr)
+        return 1
+    for res in runs:
         if args.json:
             print(json.dumps({"name": exp.name, "seed": res.seed, "epochs": res.epochs}, indent=1))
         else:

@@ -169,6 +169,24 @@ def results(name: str, profile: Profile | None = None, force: bool = False, prog
     return [run_config(cfg, name, profile, force, progress) for cfg in exp.seed_configs()]
 
 
+def cached_results(name: str, profile: Profile | None = None) -> list | None:
+    """The cached results of every seed of ``name``, or ``None`` if any is missing (never trains)."""
+    from .data import data_fingerprint
+
+    profile = profile or active_profile()
+    fp = data_fingerprint(profile)
+    out = []
+    for cfg in get(name).seed_configs():
+        try:
+            hit = cache.load(profile, cache.cache_key(cache.key_parts(cfg, profile, fp)))
+        except cache.CorruptEntry:
+            hit = None
+        if hit is None:
+            return None
+        out.append(hit)
+    return out
+
+
 def result(name: str, profile: Profile | None = None) -> Any:
     """The first seed's result of ``name``."""
     return results(name, profile)[0]

@@ -171,7 +171,11 @@ def cockpit_series(result, quantity: str, reduce: str = "norm") -> tuple[np.ndar
 def cockpit_scalars(results, quantities=("Loss", "GradNorm", "UpdateSize", "Distance", "Alpha"), logy=("GradNorm", "UpdateSize", "Distance")) -> plt.Figure:
     """Small multiples of Cockpit's scalar quantities for one or several runs."""
     runs = _runs(results)
-    fig, axes = plt.subplots(1, len(quantities), figsize=(2.3 * len(quantities), 2.6))
+    cols = min(3, len(quantities))
+    rows = -(-len(quantities) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.3 * rows), squeeze=False)
+    for ax in np.ravel(axes)[len(quantities):]:
+        ax.axis("off")
     for ax, q in zip(np.ravel(axes), quantities):
         for label, rs in runs.items():
             x, y = cockpit_series(rs[0], q)
@@ -247,7 +251,20 @@ def exam_curves() -> plt.Figure:
 
 
 def cockpit_dashboard_image(result, width: int = 900):
-    """Cockpit's dashboard as an IPython image (for a chapter cell)."""
+    """Cockpit's dashboard as an IPython image (for a chapter cell); on a budget too small for
+    it (fewer than three tracked steps), a figure that says so."""
     from IPython.display import Image
 
+    tracked = [k for k, v in (result.cockpit or {}).items() if "Loss" in v]
+    if len(tracked) < 3:
+        return _too_few_steps(len(tracked))
     return Image(filename=str(cockpit_dashboard(result)), width=width)
+
+
+@_closed
+def _too_few_steps(n: int) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(6, 1))
+    ax.axis("off")
+    ax.text(0.5, 0.5, f"Cockpit's dashboard needs at least 3 tracked steps; this run tracked {n}.",
+            ha="center", va="center")
+    return fig

@@ -49,6 +49,11 @@ register("batchnorm-restore", "batchnorm",
          "Does switching back to train mode after evaluation matter once the model has BatchNorm?",
          restore_train_mode=True)
 register("relu-batchnorm", "batchnorm-restore", "With BatchNorm, does ReLU now beat tanh?", activation="relu")
+register("cosine", "normalize", "Does a warmup and cosine decay of the learning rate beat a constant rate?", seeds=SEEDS,
+         scheduler="warmup_cosine")
+register("augment", "normalize", "Do small shifts and brightness/contrast jitter reduce the train-test gap?",
+         seeds=SEEDS, train_transform="shift_jitter")
+register("longer", "normalize", "How much does a 2.5 times longer run add?", epochs=25)
 
 # --- Ablations: put one bug back into the fixed configuration --------------------------------
 register("ablate-accumulate", "normalize", "Does gradient accumulation alone break the fixed run?", zero_grad=False)

@@ -292,17 +292,23 @@ def ladder_figure():
     return accuracy_ladder(list(LADDER), [x.mean for x in s], [x.low for x in s], [x.high for x in s])
 
 
-def cockpit_mean(name: str, quantity: str) -> float:
-    """Mean of a scalar Cockpit quantity over the tracked steps (first seed)."""
+def _cockpit_values(name: str, quantity: str):
     from .plots import cockpit_series
 
-    _, values = cockpit_series(experiments.result(name), quantity, reduce="sum")
-    return float(values.mean())
+    return cockpit_series(experiments.result(name), quantity, reduce="sum")[1]
+
+
+def cockpit_mean(name: str, quantity: str) -> float:
+    """Mean of a scalar Cockpit quantity over the tracked steps (first seed)."""
+    return float(_cockpit_values(name, quantity).mean())
 
 
 def cockpit_share(name: str, quantity: str, above: float) -> float:
     """Share of tracked steps where a scalar Cockpit quantity exceeds ``above``."""
-    from .plots import cockpit_series
+    return float((_cockpit_values(name, quantity) > above).mean())
 
-    _, values = cockpit_series(experiments.result(name), quantity, reduce="sum")
-    return float((values > above).mean())
+
+def adopted_text(base: str = "normalize", final_name: str = "final") -> str:
+    """The changes the final configuration adopts over ``base``, as ``field=value`` text."""
+    diff = config_diff(experiments.get(base).config, experiments.get(final_name).config)
+    return "adopted " + ", ".join(f"`{k}={v!r}`".replace("'", "") for k, (_, v) in diff.items())
