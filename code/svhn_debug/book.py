@@ -116,7 +116,8 @@ def execute(nb, cwd: Path, cache_dir: Path, timeout: int = 3600):
         return merged
     except KeyError:
         pass
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}})
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}},
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no transport chatter
     try:
         client.execute()
     except CellExecutionError as err:

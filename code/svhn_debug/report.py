@@ -245,30 +245,6 @@ def bug_table() -> str:
     return markdown_table(rows, align="llllrr")
 
 
-def cache_summary() -> dict:
-    """Entries and size of the active profile's cache, and the code fingerprint now."""
-    from . import cache
-    from .profiles import active_profile
-
-    folder = cache.cache_root() / active_profile().name
-    files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
-    return {"entries": len(cache.entries(active_profile())), "megabytes": sum(p.stat().st_size for p in files) / 1e6,
-            "code": cache.code_fingerprint(), "modules": ", ".join(f"`{m}.py`" for m in cache.TRAINING_MODULES)}
-
-
-def bug_table() -> str:
-    """Every demonstrated bug: symptom, cause, fix, and the test accuracy before and after the
-    experiment that isolates it (mean over seeds where there are several)."""
-    from .registry import BUGS
-
-    rows = []
-    for b in BUGS:
-        before, after = final(b["before"]), final(b["after"])
-        rows.append({"bug": b["bug"], "symptom": b["symptom"], "cause": b["cause"], "fix": b["fix"],
-                     "evidence": f"`{b['before']}` → `{b['after']}`", "test acc.": f"{100 * before:.1f}% → {100 * after:.1f}%"})
-    return markdown_table(rows, align="llllll")
-
-
 def label_entropy(name: str, split: str = "train") -> float:
     """Entropy (nats) of the label distribution of a split: the cross-entropy of a network that
     predicts the class prior for every image, whatever the image."""
@@ -308,7 +284,19 @@ def cockpit_share(name: str, quantity: str, above: float) -> float:
     return float((_cockpit_values(name, quantity) > above).mean())
 
 
-def adopted_text(base: str = "normalize", final_name: str = "final") -> str:
-    """The changes the final configuration adopts over ``base``, as ``field=value`` text."""
-    diff = config_diff(experiments.get(base).config, experiments.get(final_name).config)
-    return "adopted " + ", ".join(f"`{k}={v!r}`".replace("'", "") for k, (_, v) in diff.items())
+def adopted(name: str, metric: str = "validation_accuracy") -> bool:
+    """The adoption rule: the mean gain over the parent exceeds the larger of the two seed spreads."""
+    exp = experiments.get(name)
+    child, parent = stats(name, metric), stats(exp.parent, metric)
+    return child.mean - parent.mean > max(child.spread, parent.spread)
+
+
+def verdict(name: str, metric: str = "validation_accuracy") -> Inline:
+    """One sentence applying the adoption rule to ``name`` against its parent."""
+    exp = experiments.get(name)
+    child, parent = stats(name, metric), stats(exp.parent, metric)
+    gain, spread = child.mean - parent.mean, max(child.spread, parent.spread)
+    word = "adopted" if adopted(name, metric) else "not adopted"
+    relation = "more than" if gain > spread else "not more than"
+    return Inline(f"{word}: {100 * gain:+.1f} points of validation accuracy over `{exp.parent}`, "
+                  f"{relation} the seed spread of {100 * spread:.1f} points")
