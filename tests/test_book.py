@@ -61,13 +61,15 @@ def test_offline_render_resolves_quarto_features(tmp_path, monkeypatch):
         "```{python}\n#| label: fig-line\n#| fig-cap: \"A line.\"\n#| fig-alt: \"A rising line.\"\n"
         "fig, ax = plt.subplots(); ax.plot([1, 2]); plt.close(fig); fig\n```\n\n"
         "```{python}\n#| label: tbl-t\n#| tbl-cap: \"A table.\"\n#| output: asis\nprint('| a | b |\\n|---|---|\\n| 1 | 2 |')\n```\n\n"
-        "::: {.callout-note}\nAn aside.\n:::\n")
+        "::: {.callout-note}\nAn aside.\n:::\n\n| x | y |\n|---|---|\n| 1 | 2 |\n\n: Pipe caption. {#tbl-pipe}\n\n"
+        "After the table, @tbl-pipe.\n")
     pdf = book.render(tmp_path)
     md = (tmp_path / "_book" / "book.md").read_text()
     assert pdf.exists() and pdf.stat().st_size > 1000
     assert "See Figure 1.1 and Table 1.1 in Chapter 1; x is 42." in md
     assert "#|" not in md and "@fig-" not in md and "{python}" not in md and ".callout" not in md
     assert 'fig-alt="A rising line."' in md and ": Table 1.1: A table." in md
+    assert ": Table 1.2: Pipe caption.\n\nAfter the table, Table 1.2." in md
 
 
 @pytest.mark.skipif(os.environ.get("SVHN_DEBUG_SKIP_BOOK") == "1", reason="SVHN_DEBUG_SKIP_BOOK=1")

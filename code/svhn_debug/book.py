@@ -30,7 +30,7 @@ INLINE_RE = re.compile(r"`\{python\}\s+([^`]+?)`")
 XREF_RE = re.compile(r"(?<![\w@])@((?:fig|tbl|sec)-[A-Za-z0-9_-]*[A-Za-z0-9_])")
 HEADING_ID_RE = re.compile(r"^#\s+(.*?)\s*\{#(sec-[\w-]+)([^}]*)\}\s*$", re.M)
 CALLOUT_RE = re.compile(r"^:::+\s*\{\.callout-(\w+)([^}]*)\}\s*\n(.*?)^:::+\s*$", re.S | re.M)
-TABLE_CAPTION_RE = re.compile(r"^:\s+(.*?)\s*\{#(tbl-[\w-]+)\}\s*$", re.M)
+TABLE_CAPTION_RE = re.compile(r"^:[ \t]+(.*?)[ \t]*\{#(tbl-[\w-]+)\}[ \t]*$", re.M)
 INLINE_MARK = "__SVHN_INLINE__"
 
 
