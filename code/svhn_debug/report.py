@@ -284,19 +284,29 @@ def cockpit_share(name: str, quantity: str, above: float) -> float:
     return float((_cockpit_values(name, quantity) > above).mean())
 
 
-def adopted(name: str, metric: str = "validation_accuracy") -> bool:
-    """The adoption rule: the mean gain over the parent exceeds the larger of the two seed spreads."""
-    exp = experiments.get(name)
-    child, parent = stats(name, metric), stats(exp.parent, metric)
+def adopted(name: str, against: str | None = None, metric: str = "validation_accuracy") -> bool:
+    """The adoption rule: the mean gain over ``against`` (default: the parent) exceeds the larger
+    of the two seed spreads."""
+    ref = against or experiments.get(name).parent
+    child, parent = stats(name, metric), stats(ref, metric)
     return child.mean - parent.mean > max(child.spread, parent.spread)
 
 
-def verdict(name: str, metric: str = "validation_accuracy") -> Inline:
-    """One sentence applying the adoption rule to ``name`` against its parent."""
-    exp = experiments.get(name)
-    child, parent = stats(name, metric), stats(exp.parent, metric)
+def verdict(name: str, against: str | None = None, metric: str = "validation_accuracy") -> Inline:
+    """One sentence applying the adoption rule to ``name`` against ``against`` (default: parent)."""
+    ref = against or experiments.get(name).parent
+    child, parent = stats(name, metric), stats(ref, metric)
     gain, spread = child.mean - parent.mean, max(child.spread, parent.spread)
-    word = "adopted" if adopted(name, metric) else "not adopted"
-    relation = "more than" if gain > spread else "not more than"
-    return Inline(f"{word}: {100 * gain:+.1f} points of validation accuracy over `{exp.parent}`, "
+    if gain <= 0:
+        return Inline(f"not adopted: {100 * -gain:.1f} points of validation accuracy below `{ref}`")
+    word, relation = ("adopted", "more than") if adopted(name, ref, metric) else ("not adopted", "not more than")
+    return Inline(f"{word}: {100 * gain:+.1f} points of validation accuracy over `{ref}`, "
                   f"{relation} the seed spread of {100 * spread:.1f} points")
+
+
+def paired_gains(name: str, against: str, metric: str = "validation_accuracy") -> list[float]:
+    """Per-seed gains of ``name`` over ``against`` for the seeds both ran (same seed, same
+    initialisation and data order at the start)."""
+    a = {r.seed: r.final(metric) for r in experiments.results(name)}
+    b = {r.seed: r.final(metric) for r in experiments.results(against)}
+    return [a[k] - b[k] for k in sorted(a) if k in b]
