@@ -311,7 +311,8 @@ def render(root: Path, out_dir: Path | None = None) -> Path:
     md_path = out_dir / "book.md"
     md_path.write_text(header + text)
     extra = ["--standalone", "--number-sections", "--toc", "--citeproc",
-             "-V", "header-includes=#set figure(numbering: none)\n#set text(size: 10pt)\n#set par(justify: true)",
+             "-V", "header-includes=#set figure(numbering: none)\n#show figure: set block(breakable: true)\n"
+             "#set text(size: 10pt)\n#set par(justify: true)",
              "-V", "papersize=a4", "--resource-path", str(out_dir)]
     if bib:
         extra += ["--bibliography", str(root / bib)]

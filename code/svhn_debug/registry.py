@@ -68,6 +68,9 @@ register("ablate-rotation", "normalize", "Do the 0-180 degree rotations alone br
          train_transform="rotate180", eval_transform="rotate180")
 register("ablate-eval-rotation", "normalize", "Would the notebook's evaluation hide a model that has learned?",
          eval_transform="rotate180")
+register("ablate-eval-mode", "relu-batchnorm",
+         "Does the notebook's evaluation helper, which leaves the model in eval mode, break the BatchNorm run?",
+         restore_train_mode=False)
 register("ablate-split", "normalize", "How much does the notebook's split flatter the fixed run?",
          split="colleague")
 
@@ -89,21 +92,21 @@ LADDER = ["colleague", "lean", "zero-grad", "lr-1e-3", "constant-lr", "no-rotati
 # into that run: the difference between the two is the bug's effect on its own.
 BUGS = [
     {"bug": "gradients are never cleared", "symptom": "gradient norm grows while the loss stays flat",
-     "cause": "no `optimizer.zero_grad()` in the batch loop", "fix": "`zero_grad=True`",
+     "cause": "no zero_grad() in the batch loop", "fix": "clear before each backward pass",
      "fixed": "normalize", "broken": "ablate-accumulate", "chapter": "sec-code"},
     {"bug": "learning rate far too small", "symptom": "loss and accuracy do not move",
-     "cause": "`lr=1e-5` for Adam", "fix": "`lr=1e-3`", "fixed": "normalize", "broken": "ablate-lr-1e-5",
+     "cause": "Adam with lr 1e-5", "fix": "lr 1e-3", "fixed": "normalize", "broken": "ablate-lr-1e-5",
      "chapter": "sec-code"},
-    {"bug": "learning rate grows every step", "symptom": "learning-rate trajectory rises",
-     "cause": "`ExponentialLR(gamma=1.001)` stepped per batch", "fix": "constant rate, later a decaying schedule",
+    {"bug": "learning rate grows every step", "symptom": "rising learning-rate trajectory",
+     "cause": "ExponentialLR, gamma 1.001, per batch", "fix": "constant rate",
      "fixed": "normalize", "broken": "ablate-lr-growth", "chapter": "sec-code"},
-    {"bug": "digits rotated by up to 180 degrees", "symptom": "upside-down digits in the grids; 6 and 9 confused",
-     "cause": "`RandomRotation(degrees=(0, 180))` on every split", "fix": "no rotation",
+    {"bug": "digits rotated by up to 180 degrees", "symptom": "upside-down digits; 9s read as 6s",
+     "cause": "RandomRotation((0, 180)) on every split", "fix": "no rotation",
      "fixed": "normalize", "broken": "ablate-rotation", "chapter": "sec-data"},
-    {"bug": "validation and test are training images", "symptom": "the three curves coincide; test accuracy flattered",
-     "cause": "evaluation set loaded from split `'train'`", "fix": "`split='sound'`",
+    {"bug": "validation and test are training images", "symptom": "the three curves coincide",
+     "cause": "evaluation set from the train split", "fix": "sound split",
      "fixed": "normalize", "broken": "ablate-split", "chapter": "sec-data"},
-    {"bug": "model left in eval mode after evaluation", "symptom": "a BatchNorm model trains in eval mode",
-     "cause": "`eval_model` never calls `model.train()`", "fix": "`restore_train_mode=True`",
-     "fixed": "batchnorm-restore", "broken": "batchnorm", "chapter": "sec-tuning"},
+    {"bug": "model left in eval mode after evaluation", "symptom": "BatchNorm model trains in eval mode",
+     "cause": "eval_model never calls model.train()", "fix": "switch back after evaluating",
+     "fixed": "relu-batchnorm", "broken": "ablate-eval-mode", "chapter": "sec-tuning"},
 ]

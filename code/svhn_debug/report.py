@@ -233,16 +233,16 @@ def cache_summary() -> dict:
 
 
 def bug_table() -> str:
-    """Every demonstrated bug: symptom, cause, fix, and the measured test accuracy of the fixed
-    run next to the same run with only this bug put back (mean over seeds)."""
+    """Every demonstrated bug: cause and fix, how it showed, and the measured test accuracy of
+    the fixed run next to the same run with only this bug put back (mean over seeds)."""
     from .registry import BUGS
 
     rows = []
     for b in BUGS:
-        rows.append({"bug": b["bug"], "symptom": b["symptom"], "cause": b["cause"], "fix": b["fix"],
-                     "fixed run": f"{100 * final(b['fixed']):.1f}%",
-                     "bug put back": f"{100 * final(b['broken']):.1f}% (`{b['broken']}`)"})
-    return markdown_table(rows, align="llllrr")
+        rows.append({"bug: cause → fix": f"**{b['bug']}**: {b['cause']} → {b['fix']}", "how it showed": b["symptom"],
+                     "fixed": f"{100 * final(b['fixed']):.1f}%", "bug put back": f"{100 * final(b['broken']):.1f}%",
+                     "ablation": f"`{b['broken']}`"})
+    return markdown_table(rows, align="llrrl")
 
 
 def label_entropy(name: str, split: str = "train") -> float:
