@@ -62,6 +62,8 @@ def test_seed_stats():
 def test_markdown_table_escapes_pipes_and_aligns():
     table = report.markdown_table([{"a": "x|y", "b": 1}], align="lr")
     assert table.splitlines() == ["| a | b |", "|:--|--:|", "| x\\|y | 1 |"]
+    wide = report.markdown_table([{"a": 1, "b": 2}], align="l-", widths=[6, 3])
+    assert wide.splitlines()[1] == "|:-----|---|"
 
 
 def test_adoption_needs_a_gain_larger_than_the_seed_spread(monkeypatch):

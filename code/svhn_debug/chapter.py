@@ -12,7 +12,7 @@ import torch
 
 from . import experiments as ex  # noqa: E402,F401
 from . import plots, report  # noqa: E402,F401
-from .report import code, num, pct, pp  # noqa: E402,F401
+from .report import code, num, pct, points, pp  # noqa: E402,F401
 
 # Library chatter that says nothing about the experiments (each one checked and harmless here).
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")

@@ -30,6 +30,11 @@ def pp(x: float, digits: int = 1) -> Inline:
     return Inline(f"{100 * x:+.{digits}f} points")
 
 
+def points(x: float, digits: int = 1) -> Inline:
+    """A size of a difference of two fractions, unsigned: ``1.9 points``."""
+    return Inline(f"{100 * abs(x):.{digits}f} points")
+
+
 def num(x: float | int, digits: int = 3) -> Inline:
     """A number with ``digits`` significant digits (integers with thousands separators)."""
     if isinstance(x, int) or (isinstance(x, float) and x.is_integer() and abs(x) >= 1):
@@ -89,15 +94,23 @@ def seconds(name: str) -> float:
     return experiments.result(name).meta["seconds"]
 
 
-def markdown_table(rows: list[dict], align: str | None = None) -> str:
-    """A pipe table from dicts sharing keys (printed by an ``output: asis`` cell)."""
+def markdown_table(rows: list[dict], align: str | None = None, widths: list[int] | None = None) -> str:
+    """A pipe table from dicts sharing keys (printed by an ``output: asis`` cell).
+
+    ``align`` has one letter per column (``l``, ``r``, ``-`` for default); ``widths`` gives
+    relative column widths (pandoc reads them from the length of the separator dashes).
+    """
     if not rows:
         return ""
     keys = list(rows[0])
+    align = align or "-" * len(keys)
+    widths = widths or [3] * len(keys)
     esc = lambda v: str(v).replace("|", "\\|")  # noqa: E731
-    lines = ["| " + " | ".join(keys) + " |", "|" + "|".join((align or "-" * len(keys))[i].replace("-", "---")
-                                                            .replace("r", "--:").replace("l", ":--")
-                                                            for i in range(len(keys))) + "|"]
+
+    def rule(a: str, w: int) -> str:
+        dashes = "-" * max(3, w)
+        return {"l": ":" + dashes[1:], "r": dashes[1:] + ":"}.get(a, dashes)
+    lines = ["| " + " | ".join(keys) + " |", "|" + "|".join(rule(a, w) for a, w in zip(align, widths)) + "|"]
     lines += ["| " + " | ".join(esc(r[k]) for k in keys) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
@@ -111,7 +124,7 @@ def changes_table(names: list[str]) -> str:
         rows.append({"experiment": f"`{name}`", "parent": f"`{exp.parent}`" if exp.parent else "(notebook)",
                      "change": format_changes(dict(exp.changes)).replace("'", ""),
                      "seeds": len(test.values), "validation acc.": pct(val.mean), "test acc.": pct(test.mean)})
-    return markdown_table(rows, align="lllrrr")
+    return markdown_table(rows, align="lllrrr", widths=[18, 16, 36, 7, 11, 10])
 
 
 def lineage_table() -> str:
@@ -242,7 +255,7 @@ def bug_table() -> str:
         rows.append({"bug: cause → fix": f"**{b['bug']}**: {b['cause']} → {b['fix']}", "how it showed": b["symptom"],
                      "fixed": f"{100 * final(b['fixed']):.1f}%", "bug put back": f"{100 * final(b['broken']):.1f}%",
                      "ablation": f"`{b['broken']}`"})
-    return markdown_table(rows, align="llrrl")
+    return markdown_table(rows, align="llrrl", widths=[42, 22, 9, 11, 16])
 
 
 def label_entropy(name: str, split: str = "train") -> float:
