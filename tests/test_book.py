@@ -82,3 +82,32 @@ def test_every_chapter_executes_on_the_smoke_budget(tmp_path):
     for path, _, nb in done:
         errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
         assert not errors, f"{path}: {errors[0]['ename']}: {errors[0]['evalue']}"
+
+
+def test_an_unchanged_chapter_is_not_executed_twice(tmp_path, monkeypatch):
+    import nbclient
+
+    text = "# T {#sec-t}\n\n```{python}\nx = 1\n```\n\nx is `{python} x`.\n"
+    cache_dir = tmp_path / "jc"
+    first = book.execute(book.to_notebook(book.parse_qmd(text)), tmp_path, cache_dir)
+    calls = []
+    monkeypatch.setattr(nbclient.NotebookClient, "execute", lambda self, **kw: calls.append(1))
+    second = book.execute(book.to_notebook(book.parse_qmd(text)), tmp_path, cache_dir)
+    assert calls == []  # merged from jupyter-cache
+    assert second.cells[-1].outputs == first.cells[-1].outputs
+
+
+def test_a_change_in_the_package_or_profile_re_executes_a_chapter(monkeypatch):
+    text = "# T {#sec-t}\n\n```{python}\nx = 1\n```\n"
+    from jupyter_cache.cache.main import JupyterCacheBase
+
+    def key(nb):
+        return JupyterCacheBase.create_hashed_notebook(None, nb)[1]
+    base = key(book.to_notebook(book.parse_qmd(text)))
+    with monkeypatch.context() as m:
+        m.setattr(book, "package_fingerprint", lambda: "edited")
+        assert key(book.to_notebook(book.parse_qmd(text))) != base
+    with monkeypatch.context() as m:
+        m.setenv("SVHN_DEBUG_PROFILE", "full")
+        assert key(book.to_notebook(book.parse_qmd(text))) != base
+    assert key(book.to_notebook(book.parse_qmd(text))) == base

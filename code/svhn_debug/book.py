@@ -93,7 +93,10 @@ def to_notebook(cells: list[Cell]):
         else:
             nb.cells.append(nbformat.v4.new_code_cell(cell.source, metadata={"quarto": cell.options}))
     # How Quarto shows an inline value: its Markdown form if it has one, else its plain text.
-    prelude = ("def __svhn_inline(v):\n"
+    # jupyter-cache hashes code cells, not notebook metadata: the prelude carries what else must
+    # re-execute a chapter (the package's source, profile, data source, experiment cache).
+    prelude = (f"# svhn_debug: {json.dumps(nb.metadata['svhn_debug'], sort_keys=True)}\n"
+               "def __svhn_inline(v):\n"
                "    md = getattr(v, '_repr_markdown_', None)\n"
                "    return md() if md else (v if isinstance(v, str) else repr(v))\n")
     nb.cells.insert(0, nbformat.v4.new_code_cell(prelude, metadata={"quarto": {"include": False}}))
@@ -116,12 +119,15 @@ def execute(nb, cwd: Path, cache_dir: Path, timeout: int = 3600):
         return merged
     except KeyError:
         pass
+    kernelspec = dict(nb.metadata["kernelspec"])  # part of the cache's hash; execution rewrites it
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}},
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no transport chatter
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no transport chatter
+                            record_timing=False)  # timings in cell metadata would change the cache hash
     try:
         client.execute()
     except CellExecutionError as err:
         raise RuntimeError(f"a chapter cell failed:\n{err}") from None
+    nb.metadata["kernelspec"] = kernelspec
     jc.cache_notebook_bundle(CacheBundleIn(nb, uri=str(cwd)), check_validity=False, overwrite=True)
     return nb
 
