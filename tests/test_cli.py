@@ -53,7 +53,6 @@ def test_show_json_prints_the_epochs(one_experiment, capsys):
 
 def test_prune_removes_only_unreferenced_entries(one_experiment, capsys):
     from svhn_debug import cache
-    from svhn_debug.profiles import get_profile
 
     main(["run", "tiny"])
     stray = cache.cache_root() / "smoke" / "0123stray"

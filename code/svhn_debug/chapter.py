@@ -32,3 +32,5 @@ plt.rcParams.update({
     "axes.spines.top": False,
     "axes.spines.right": False,
 })
+
+__all__ = ["ex", "plots", "report", "code", "num", "pct", "points", "pp", "np", "plt", "torch"]

@@ -6,7 +6,7 @@ import statistics
 from dataclasses import dataclass
 
 from . import experiments
-from .config import COLLEAGUE, config_diff, format_changes
+from .config import COLLEAGUE, format_changes
 
 
 class Inline(str):
@@ -89,11 +89,6 @@ def final(name: str, metric: str = "test_accuracy") -> float:
     return stats(name, metric).mean
 
 
-def seconds(name: str) -> float:
-    """Wall time of the first seed's run when it was computed."""
-    return experiments.result(name).meta["seconds"]
-
-
 def markdown_table(rows: list[dict], align: str | None = None, widths: list[int] | None = None) -> str:
     """A pipe table from dicts sharing keys (printed by an ``output: asis`` cell).
 
@@ -130,12 +125,6 @@ def changes_table(names: list[str]) -> str:
 def lineage_table() -> str:
     """Every registered experiment: parent, diff, final test accuracy (mean over seeds)."""
     return changes_table(list(experiments.REGISTRY))
-
-
-def diff_text(name: str) -> Inline:
-    """``zero_grad=True, lr=0.001`` for everything ``name`` changes relative to the notebook."""
-    diff = config_diff(COLLEAGUE, experiments.get(name).config)
-    return Inline(format_changes({k: new for k, (old, new) in diff.items()}).replace("'", ""))
 
 
 def profile_table() -> str:
