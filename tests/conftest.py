@@ -35,3 +35,18 @@ def tiny():
     return replace(COLLEAGUE, width=0.25, pipeline="tensor", cockpit="off", zero_grad=True, lr=1e-3,
                    scheduler="constant", split="sound", train_transform="none", eval_transform="none",
                    per_example_losses=False)
+
+
+@pytest.fixture
+def register_tiny(monkeypatch, tiny):
+    """An empty registry, and a function that registers experiments as diffs of ``tiny``."""
+    from dataclasses import fields
+
+    from svhn_debug import experiments
+
+    monkeypatch.setattr(experiments, "REGISTRY", {})
+
+    def register(name, parent=None, **changes):
+        base = {} if parent else {f.name: getattr(tiny, f.name) for f in fields(tiny)}
+        return experiments.register(name, parent, "?", **{**base, **changes})
+    return register

@@ -114,10 +114,9 @@ def test_cockpit_logs_are_stored_gzipped_and_come_back(tiny, smoke, pools):
     assert isinstance(res, RunResult) and "GradNorm" in res.cockpit["0"]
 
 
-def test_status_tells_cached_missing_and_stale(monkeypatch, tiny, smoke, pools):
-    monkeypatch.setattr(experiments, "REGISTRY", {})
-    experiments.register("a", None, "?", **{k: v for k, v in tiny.to_dict().items() if k != "eval_splits"})
-    experiments.register("b", "a", "?", lr=2e-3)
+def test_status_tells_cached_missing_and_stale(monkeypatch, register_tiny, smoke, pools):
+    register_tiny("a")
+    register_tiny("b", "a", lr=2e-3)
     experiments.results("a", smoke, progress=False)
     states = {r["name"]: r["state"] for r in experiments.status(smoke)}
     assert states == {"a": "cached", "b": "missing"}

@@ -8,14 +8,12 @@ import sys
 
 import pytest
 
-from svhn_debug import experiments
 from svhn_debug.cli import main
 
 
 @pytest.fixture
-def one_experiment(monkeypatch, tiny):
-    monkeypatch.setattr(experiments, "REGISTRY", {})
-    experiments.register("tiny", None, "?", **{k: v for k, v in tiny.to_dict().items() if k != "eval_splits"})
+def one_experiment(register_tiny):
+    register_tiny("tiny")
 
 
 def test_list_shows_parents_and_diffs(capsys):

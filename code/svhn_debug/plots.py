@@ -100,9 +100,9 @@ def lr_trajectory(results) -> plt.Figure:
 
 
 @_closed
-def image_grid(images, labels, title: str = "", rows: int = 3, cols: int = 10, ax_list=None) -> plt.Figure:
+def image_grid(images, labels, title: str = "", rows: int = 3, cols: int = 10) -> plt.Figure:
     """A grid of images (N, 3, 32, 32) in [0, 1] or uint8, with their labels."""
-    imgs = images.float() / 255 if images.dtype.is_floating_point is False else images
+    imgs = images if images.dtype.is_floating_point else images.float() / 255
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.75, rows * 0.85))
     for i, ax in enumerate(np.ravel(axes)):
         ax.axis("off")
