@@ -54,6 +54,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=8192, help="training images in the timed epoch")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="torch threads of every timed run (default: this process's)")
     args = parser.parse_args()
     device = resolve_device(args.device)
     base = get_profile("cpu")
@@ -61,8 +63,8 @@ def main() -> None:
                       epoch_scale=0.1, n_synthetic_train=args.images + base.n_validation,
                       n_synthetic_test=base.n_synthetic_test)  # 0.1 x 10 epochs = one epoch
     pools = load_pools(profile)
-    colleague = replace(COLLEAGUE, device=args.device)
-    ours = replace(COLLEAGUE, device=args.device, pipeline="tensor", channels_last=True, per_example_losses=False,
+    colleague = replace(COLLEAGUE, device=args.device, threads=args.threads)
+    ours = replace(COLLEAGUE, device=args.device, threads=args.threads, pipeline="tensor", channels_last=True, per_example_losses=False,
                    cockpit="off", eval_train_examples=2048, zero_grad=True, lr=1e-3, scheduler="constant")
     variants = {
         "colleague (as run: Cockpit on)": colleague,
@@ -70,10 +72,11 @@ def main() -> None:
         "ours, default memory layout": replace(ours, channels_last=False),
         "ours": ours,
     }
+    torch.set_num_threads(args.threads)  # for the matrix-product peak; train() sets its own
     train(replace(ours, epochs=1), profile, pools)  # warm-up: first-call allocations, thread pools
     peak = matmul_peak(device)
     fwd = conv_net_flops_per_image()
-    print(f"device: {device}, threads: {torch.get_num_threads()}, images per epoch: {args.images}")
+    print(f"device: {device}, threads: {args.threads}, images per epoch: {args.images}")
     print(f"float32 matrix-product peak: {peak / 1e9:.1f} GFLOP/s; CNN forward: {fwd / 1e6:.1f} MFLOP per image")
     times = {}
     for label, cfg in variants.items():

@@ -39,14 +39,14 @@ def tiny():
 
 @pytest.fixture
 def register_tiny(monkeypatch, tiny):
-    """An empty registry, and a function that registers experiments as diffs of ``tiny``."""
-    from dataclasses import fields
+    """An empty registry in place of the book's, and a function that registers experiments as
+    diffs of ``tiny``."""
+    from svhn_debug import logbook
+    from svhn_debug.registry import Registry
 
-    from svhn_debug import experiments
-
-    monkeypatch.setattr(experiments, "REGISTRY", {})
+    registry = Registry(root=tiny)
+    monkeypatch.setattr(logbook, "BOOK", registry)
 
     def register(name, parent=None, **changes):
-        base = {} if parent else {f.name: getattr(tiny, f.name) for f in fields(tiny)}
-        return experiments.register(name, parent, "?", **{**base, **changes})
+        return registry.register(name, parent, "?", **changes)
     return register

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from svhn_debug import cache, experiments
+from svhn_debug import cache, runner
 from svhn_debug.training import RunResult
 
 
@@ -29,28 +29,28 @@ def calls(monkeypatch):
 
 
 def test_a_second_request_is_a_hit_with_identical_results(tiny, smoke, pools, calls):
-    first = experiments.run_config(tiny, "t", smoke, pools=pools, progress=False)
-    second = experiments.run_config(tiny, "t", smoke, pools=pools, progress=False)
+    first = runner.run_config(tiny, "t", smoke, pools=pools, progress=False)
+    second = runner.run_config(tiny, "t", smoke, pools=pools, progress=False)
     assert calls["n"] == 1
     assert first.steps == second.steps and first.epochs == second.epochs and first.confusion == second.confusion
 
 
 def test_a_config_change_is_a_miss(tiny, smoke, pools, calls):
-    experiments.run_config(tiny, "t", smoke, pools=pools, progress=False)
-    experiments.run_config(replace(tiny, lr=2e-3), "t", smoke, pools=pools, progress=False)
+    runner.run_config(tiny, "t", smoke, pools=pools, progress=False)
+    runner.run_config(replace(tiny, lr=2e-3), "t", smoke, pools=pools, progress=False)
     assert calls["n"] == 2
 
 
-def test_a_change_in_the_training_code_invalidates_the_entry(tiny, smoke, pools, calls, monkeypatch):
-    experiments.run_config(tiny, "t", smoke, pools=pools, progress=False)
-    monkeypatch.setattr(cache, "code_fingerprint", lambda: "edited-training-code")
-    experiments.run_config(tiny, "t", smoke, pools=pools, progress=False)
+def test_a_change_in_code_the_run_executed_invalidates_the_entry(tiny, smoke, pools, calls, monkeypatch):
+    from svhn_debug import executed_code
+
+    first = runner.run_config(tiny, "t", smoke, pools=pools, progress=False)
+    real = executed_code.SourceIndex.hash
+    monkeypatch.setattr(executed_code.SourceIndex, "hash",
+                        lambda self, unit: "edited" if unit == "training:_train" else real(self, unit))
+    second = runner.run_config(tiny, "t", smoke, pools=pools, progress=False)
     assert calls["n"] == 2
-
-
-def test_the_code_fingerprint_covers_training_modules_but_not_plotting():
-    assert "training" in cache.TRAINING_MODULES and "data" in cache.TRAINING_MODULES
-    assert "plots" not in cache.TRAINING_MODULES and "cli" not in cache.TRAINING_MODULES
+    assert first.meta["cache_dir"] != second.meta["cache_dir"]  # the old entry stays for prune
 
 
 def test_key_covers_profile_data_and_seed(tiny, smoke):
@@ -63,20 +63,19 @@ def test_key_covers_profile_data_and_seed(tiny, smoke):
 
 
 def test_a_corrupted_entry_is_reported_and_recomputed(tiny, smoke, pools, calls):
-    res = experiments.run_config(tiny, "t", smoke, pools=pools, progress=False)
+    res = runner.run_config(tiny, "t", smoke, pools=pools, progress=False)
     epochs_csv = Path(res.meta["cache_dir"]) / "epochs.csv"
     epochs_csv.write_text(epochs_csv.read_text().replace("0.", "9.", 1))
     with pytest.warns(UserWarning, match="corrupt cache entry"):
-        again = experiments.run_config(tiny, "t", smoke, pools=pools, progress=False)
+        again = runner.run_config(tiny, "t", smoke, pools=pools, progress=False)
     assert calls["n"] == 2 and again.steps == res.steps
 
 
 def test_a_missing_file_counts_as_corruption(tiny, smoke, pools):
-    res = experiments.run_config(tiny, "t", smoke, pools=pools, progress=False)
+    res = runner.run_config(tiny, "t", smoke, pools=pools, progress=False)
     (Path(res.meta["cache_dir"]) / "steps.csv").unlink()
-    key = Path(res.meta["cache_dir"]).name
     with pytest.raises(cache.CorruptEntry):
-        cache.load(smoke, key)
+        cache.load(Path(res.meta["cache_dir"]))
 
 
 def test_an_interrupted_write_leaves_no_entry(tiny, smoke, pools, monkeypatch):
@@ -90,10 +89,10 @@ def test_an_interrupted_write_leaves_no_entry(tiny, smoke, pools, monkeypatch):
 
     monkeypatch.setattr(os, "rename", crash)
     with pytest.raises(KeyboardInterrupt):
-        cache.save(result, parts, "t", smoke)
+        cache.save(result, parts, {"training:train": "x"}, "t", smoke)
     folder = cache.cache_root() / smoke.name
     assert list(folder.iterdir()) == []  # neither the entry nor its temporary folder
-    assert cache.load(smoke, cache.cache_key(parts)) is None
+    assert cache.candidates(smoke, cache.cache_key(parts)) == []
 
 
 def test_two_writers_of_the_same_key_lose_nothing(tiny, smoke, pools):
@@ -101,25 +100,74 @@ def test_two_writers_of_the_same_key_lose_nothing(tiny, smoke, pools):
 
     result = train(tiny, smoke, pools)
     parts = cache.key_parts(tiny, smoke, pools.fingerprint)
-    first = cache.save(result, parts, "t", smoke)
-    second = cache.save(result, parts, "t", smoke)  # the slower process finishes later
+    first = cache.save(result, parts, {"training:train": "x"}, "t", smoke)
+    second = cache.save(result, parts, {"training:train": "x"}, "t", smoke)  # the slower process finishes later
     assert first == second
     assert len(list((cache.cache_root() / smoke.name).iterdir())) == 1
-    assert cache.load(smoke, cache.cache_key(parts)).steps == result.steps
+    assert cache.load(first).steps == result.steps
+
+
+def test_force_replaces_an_entry_only_once_the_new_one_is_complete(tiny, smoke, pools, monkeypatch):
+    res = runner.run_config(tiny, "t", smoke, pools=pools, progress=False)
+    folder = Path(res.meta["cache_dir"])
+    import svhn_debug.training as training
+
+    monkeypatch.setattr(training, "train", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_config(tiny, "t", smoke, pools=pools, progress=False, force=True)
+    assert cache.load(folder).steps == res.steps  # the interrupted --force lost nothing
 
 
 def test_cockpit_logs_are_stored_gzipped_and_come_back(tiny, smoke, pools):
-    res = experiments.run_config(replace(tiny, cockpit="scalars"), "t", smoke, pools=pools, progress=False)
+    res = runner.run_config(replace(tiny, cockpit="scalars"), "t", smoke, pools=pools, progress=False)
     assert (Path(res.meta["cache_dir"]) / "cockpit.json.gz").exists()
     assert isinstance(res, RunResult) and "GradNorm" in res.cockpit["0"]
 
 
 def test_status_tells_cached_missing_and_stale(monkeypatch, register_tiny, smoke, pools):
+    from svhn_debug import executed_code
+
     register_tiny("a")
     register_tiny("b", "a", lr=2e-3)
-    experiments.results("a", smoke, progress=False)
-    states = {r["name"]: r["state"] for r in experiments.status(smoke)}
+    runner.compute("a", smoke, progress=False)
+    states = {r["name"]: r["state"] for r in runner.status(smoke)}
     assert states == {"a": "cached", "b": "missing"}
-    monkeypatch.setattr(cache, "code_fingerprint", lambda: "changed")
-    states = {r["name"]: r["state"] for r in experiments.status(smoke)}
-    assert states == {"a": "stale", "b": "missing"}
+    real = executed_code.SourceIndex.hash
+    monkeypatch.setattr(executed_code.SourceIndex, "hash",
+                        lambda self, unit: "edited" if unit == "model:build_model" else real(self, unit))
+    rows = {r["name"]: r for r in runner.status(smoke)}
+    assert {n: r["state"] for n, r in rows.items()} == {"a": "stale", "b": "missing"}
+    assert rows["a"]["reasons"] == ["code changed: model:build_model"]
+
+
+def test_status_names_the_configuration_field_that_changed(register_tiny, smoke, pools, monkeypatch):
+    from svhn_debug import logbook
+    from svhn_debug.registry import Registry
+
+    register_tiny("a")
+    runner.compute("a", smoke, progress=False)
+    edited = Registry(root=replace(logbook.BOOK.root, lr=5e-3))
+    edited.register("a", None, "?")
+    monkeypatch.setattr(logbook, "BOOK", edited)
+    (row,) = runner.status(smoke)
+    assert row["state"] == "stale" and row["reasons"] == ["configuration: lr 0.001 -> 0.005"]
+
+
+def test_reading_never_trains_and_names_the_command(register_tiny, smoke, calls):
+    register_tiny("a")
+    with pytest.raises(runner.MissingRun, match=r"run a \(seed 0\) is missing .*python -m svhn_debug run a"):
+        runner.results("a", smoke)
+    assert calls["n"] == 0
+
+
+def test_an_edited_meta_json_that_stays_valid_json_is_corrupt_not_served(tiny, smoke, pools, calls):
+    import json
+
+    res = runner.run_config(tiny, "t", smoke, pools=pools, progress=False)
+    meta = Path(res.meta["cache_dir"]) / "meta.json"
+    data = json.loads(meta.read_text())
+    data["key_parts"]["config"]["lr"] = 0.5
+    meta.write_text(json.dumps(data, indent=1, sort_keys=True))
+    with pytest.warns(UserWarning, match="corrupt cache entry, recomputing: .*meta.json: checksum mismatch"):
+        runner.run_config(tiny, "t", smoke, pools=pools, progress=False)
+    assert calls["n"] == 2

@@ -37,7 +37,8 @@ def test_status_check_fails_while_missing_and_passes_once_run(one_experiment, ca
 
 def test_show_never_trains_and_says_how_to_get_a_missing_result(one_experiment, capsys):
     assert main(["show", "tiny"]) == 1
-    assert "run `python -m svhn_debug run tiny` first" in capsys.readouterr().err
+    assert "tiny (seed 0) is missing in the smoke cache; compute it with `python -m svhn_debug run tiny`" in \
+        capsys.readouterr().err
     assert main(["status", "--check"]) == 1  # still missing: show trained nothing
 
 

@@ -41,7 +41,7 @@ def test_gradnorm_matches_the_norm_of_the_gradient_the_optimizer_saw(tiny, smoke
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg)
-    opt = build_optimizer(cfg, model.parameters())
+    opt = build_optimizer(cfg, model)
     batches = build_batches(make_splits(pools, smoke, cfg), cfg, torch.device("cpu"))
     norms = []
     for _ in range(smoke.epochs(cfg.epochs)):

@@ -67,11 +67,11 @@ def test_markdown_table_escapes_pipes_and_aligns():
 
 
 def test_adoption_needs_a_gain_larger_than_the_seed_spread(monkeypatch):
-    from svhn_debug import experiments
+    from svhn_debug import runner
 
     values = {"parent": (0.80, 0.81, 0.79), "small": (0.815,), "large": (0.85, 0.86, 0.84)}
     monkeypatch.setattr(report, "stats", lambda name, metric="test_accuracy": report.SeedStats(values[name]))
-    monkeypatch.setattr(experiments, "get", lambda name: type("E", (), {"parent": "parent"})())
+    monkeypatch.setattr(runner, "get", lambda name: type("E", (), {"parent": "parent"})())
     assert not report.adopted("small")  # +1.5 points against a spread of 2
     assert report.adopted("large")
     assert report.verdict("small").startswith("not adopted: +1.5 points")

@@ -83,7 +83,7 @@ def test_a_smaller_profile_keeps_the_total_learning_rate_growth(smoke, pools):
     assert lrs == pytest.approx([1e-5 * g ** t for t in range(len(lrs))], rel=1e-9)
 
 
-@pytest.mark.parametrize("scheduler", ["constant", "cosine", "warmup_cosine", "onecycle"])
+@pytest.mark.parametrize("scheduler", ["constant", "cosine", "warmup_cosine", "warmup_linear", "onecycle"])
 def test_every_schedule_runs_to_the_end_without_error(tiny, smoke, pools, scheduler):
     run = train(replace(tiny, scheduler=scheduler, epochs=40, eval_splits=("validation",)), smoke, pools)
     assert len(run.steps) == run.meta["total_steps"]
@@ -92,8 +92,9 @@ def test_every_schedule_runs_to_the_end_without_error(tiny, smoke, pools, schedu
 
 
 def test_training_on_smoke_data_beats_chance(tiny, smoke, pools):
-    # 512 images, 16 steps of 32 an epoch, 6 epochs; BatchNorm skips the initial plateau.
-    cfg = replace(tiny, width=0.5, batch_size=32, epochs=60, normalize=True, batchnorm=True, restore_train_mode=True)
+    # 512 images, 16 steps of 32 an epoch, 6 epochs; ReLU with BatchNorm skips the initial plateau.
+    cfg = replace(tiny, width=0.5, batch_size=32, epochs=60, normalize=True, batchnorm=True, restore_train_mode=True,
+                  activation="relu")
     run = train(cfg, smoke, pools)
     majority = torch.bincount(pools.train_labels).max().item() / len(pools.train_labels)
     assert run.final("train_accuracy") > majority + 0.05
@@ -138,3 +139,68 @@ def test_the_notebooks_best_accuracy_is_the_maximum_over_epochs_not_the_last_epo
     run = RunResult(config={}, profile="smoke", seed=0, steps=[], confusion=None, diverged_at=None, cockpit=None,
                     epochs=[{"test_accuracy": 0.5}, {"test_accuracy": 0.7}, {"test_accuracy": 0.6}])
     assert run.best() == 0.7 and run.final() == 0.6  # best() selects on the test set: optimistic
+
+
+def test_warmup_linear_rises_for_the_warmup_then_falls_to_zero_at_the_last_step():
+    from svhn_debug.training import build_scheduler
+
+    cfg = replace(COLLEAGUE, scheduler="warmup_linear", lr=1.0, warmup_fraction=0.2)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr)
+    sched = build_scheduler(cfg, opt, 10, 10)
+    rates = []
+    for _ in range(10):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert rates[:3] == pytest.approx([0.5, 1.0, 1.0]) and rates[-1] == pytest.approx(1 / 8)
+    assert all(a >= b for a, b in zip(rates[1:], rates[2:])) and opt.param_groups[0]["lr"] == 0.0
+
+
+def test_decay_scope_weights_spares_biases_and_batchnorm(tiny):
+    from svhn_debug.training import build_optimizer
+
+    cfg = replace(tiny, batchnorm=True, weight_decay=5e-4, decay_scope="weights")
+    model = build_model(cfg)
+    groups = build_optimizer(cfg, model).param_groups
+    decayed = {id(p) for g in groups if g["weight_decay"] for p in g["params"]}
+    for name, p in model.named_parameters():
+        assert (id(p) in decayed) == (p.ndim > 1), name
+    everything = build_optimizer(replace(cfg, decay_scope="all"), model).param_groups
+    assert all(g["weight_decay"] == 5e-4 for g in everything)
+
+
+def test_label_smoothing_changes_the_training_loss_but_not_the_evaluation(tiny, smoke, pools):
+    plain = train(tiny, smoke, pools)
+    smooth = train(replace(tiny, label_smoothing=0.2), smoke, pools)
+    assert smooth.steps[0]["loss"] != plain.steps[0]["loss"]  # the same initial model, a softer target
+    torch.manual_seed(tiny.seed)
+    model = build_model(tiny)
+    x, y = next(iter(build_batches(make_splits(pools, smoke, tiny), tiny, torch.device("cpu"))["train"]))
+    expected = torch.nn.functional.cross_entropy(model(x), y, label_smoothing=0.2).item()
+    assert smooth.steps[0]["loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_shifted_views_move_the_image_by_two_pixels_each_way():
+    from svhn_debug.training import shifted_views
+
+    x = torch.rand(2, 3, 32, 32)
+    views = shifted_views(x)
+    assert len(views) == 5 and torch.equal(views[0], x)
+    assert torch.equal(views[1][..., 2:, :], x[..., :-2, :]) and torch.equal(views[2][..., :-2, :], x[..., 2:, :])
+    assert torch.equal(views[3][..., :, 2:], x[..., :, :-2]) and torch.equal(views[4][..., :, :-2], x[..., :, 2:])
+
+
+def test_test_time_augmentation_changes_the_evaluation_only(tiny, smoke, pools):
+    plain = train(tiny, smoke, pools)
+    tta = train(replace(tiny, tta="shift"), smoke, pools)
+    assert plain.steps == tta.steps
+    assert plain.epochs[-1]["test_loss"] != tta.epochs[-1]["test_loss"]
+
+
+def test_a_non_finite_evaluation_marks_the_run_diverged_at_that_step(tiny, smoke, pools, monkeypatch):
+    import svhn_debug.training as training
+
+    real = training.evaluate
+    monkeypatch.setattr(training, "evaluate", lambda *a, **k: (float("nan"),) + real(*a, **k)[1:])
+    run = train(replace(tiny, epochs=20), smoke, pools)
+    assert run.diverged_at == run.epochs[0]["step"] and len(run.epochs) == 1

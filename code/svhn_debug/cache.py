@@ -1,7 +1,10 @@
-"""The experiment cache: one folder per (config, profile, data, seed, training code).
+"""The experiment cache: one folder per (config, profile, data, seed, code the run executed).
 
-An entry is ``<cache>/<profile>/<key>/`` with ``meta.json`` (config, key parts, checksums,
-versions, timings), ``epochs.csv``, ``steps.csv``, ``result.json`` (confusion matrix, divergence)
+An entry is ``<cache>/<profile>/<key>-<code>/``: ``<key>`` hashes what is known before the run
+(configuration with its seed, profile, data fingerprint), ``<code>`` the record of the package
+code the run executed (:mod:`svhn_debug.executed_code`). A lookup takes the entries of ``<key>``
+and keeps the one whose recorded code still hashes the same. Files: ``meta.json`` (config, key
+parts, executed code, checksums, versions, numerics, timings), ``epochs.csv``, ``steps.csv``, ``result.json`` (confusion matrix, divergence)
 and, when Cockpit was on, ``cockpit.json.gz``. Entries are written into a temporary folder and
 renamed into place, so an interrupted run leaves nothing half-written; a checksum mismatch marks
 an entry as corrupt, which is reported and recomputed.
@@ -24,14 +27,15 @@ from typing import Any
 from .config import RunConfig
 from .profiles import Profile
 
-# Modules whose source can change a training result. Plotting, the CLI, the registry and this
-# cache are left out: editing them must not invalidate any run.
-TRAINING_MODULES = ("config", "profiles", "synthetic", "data", "model", "instruments", "training")
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: entries keyed by the code each run executed (executed_code)
 
 
 class CorruptEntry(RuntimeError):
     """A cache entry whose files do not match their recorded checksums."""
+
+
+class CacheUnavailable(ValueError):
+    """The cache folder cannot be read or written (a file in its place, no permission)."""
 
 
 def cache_root() -> Path:
@@ -41,25 +45,23 @@ def cache_root() -> Path:
     return Path(os.environ.get("SVHN_DEBUG_CACHE", repo_root() / "cache"))
 
 
-def code_fingerprint() -> str:
-    """Hash of the source of every module that influences training results."""
-    folder = Path(__file__).parent
-    digest = hashlib.sha256()
-    for name in TRAINING_MODULES:
-        digest.update(name.encode())
-        digest.update((folder / f"{name}.py").read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def key_parts(config: RunConfig, profile: Profile, data_fingerprint: str) -> dict[str, Any]:
-    """Everything that can change a result (the seed is a config field)."""
+    """What a run's key covers before it runs (the seed is a config field); the code it
+    executed completes the key once it has run."""
     return {"format": CACHE_FORMAT, "config": config.to_dict(), "profile": profile.to_dict(),
-            "data": data_fingerprint, "code": code_fingerprint()}
+            "data": data_fingerprint}
 
 
 def cache_key(parts: dict[str, Any]) -> str:
-    """Short hash of the key parts (folder name of the entry)."""
+    """Short hash of the key parts: the first half of an entry's folder name."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def entry_name(key: str, executed: dict[str, str]) -> str:
+    """Folder name of an entry: ``<key>-<hash of the executed code's record>``."""
+    from .executed_code import record_digest
+
+    return f"{key}-{record_digest(executed)}"
 
 
 def _sha(data: bytes) -> str:
@@ -88,18 +90,85 @@ def _read_csv(data: bytes) -> list[dict]:
     return [{k: parse(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(data.decode()))]
 
 
-def entry_dir(profile: Profile, key: str) -> Path:
-    return cache_root() / profile.name / key
+def entry_dir(profile: Profile, name: str) -> Path:
+    return cache_root() / profile.name / name
 
 
-def save(result, parts: dict[str, Any], name: str, profile: Profile) -> Path:
+def profile_folder(profile: Profile) -> Path | None:
+    """The profile's folder of the cache, ``None`` when it does not exist yet.
+
+    Raises:
+        CacheUnavailable: the cache or the profile's folder is not a readable folder.
+    """
+    root = cache_root()
+    folder = root / profile.name
+    for path in (root, folder):
+        if path.exists() and not path.is_dir():
+            raise CacheUnavailable(f"the cache location {path} is a file, not a folder; "
+                                   f"move it away or set SVHN_DEBUG_CACHE to a folder")
+    if not folder.exists():
+        return None
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise CacheUnavailable(f"the cache folder {folder} cannot be read (permissions)")
+    return folder
+
+
+def check_writable(profile: Profile) -> Path:
+    """Make sure an entry can be saved for ``profile`` before anything trains; its folder back.
+
+    Raises:
+        CacheUnavailable: with the reason and what to do.
+    """
+    profile_folder(profile)
+    folder = cache_root() / profile.name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix=".probe.", dir=folder))
+    except OSError as err:
+        raise CacheUnavailable(f"the cache folder {folder} cannot be written ({err.strerror or err}); "
+                               f"fix its permissions or set SVHN_DEBUG_CACHE to a writable folder") from None
+    return folder
+
+
+def candidates(profile: Profile, key: str) -> list[Path]:
+    """Entries of ``key`` (one per version of the code it executed), newest first."""
+    folder = profile_folder(profile)
+    found = [p for p in folder.glob(f"{key}-*") if p.is_dir()] if folder else []
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    """An entry's ``meta.json``, checked against ``meta.sha256``; :class:`CorruptEntry` when
+    either is missing, unreadable or they disagree (an edited seed or learning rate included)."""
+    try:
+        raw = (folder / "meta.json").read_bytes()
+        if (folder / "meta.sha256").read_text().strip() != _sha(raw):
+            raise CorruptEntry(f"{folder / 'meta.json'}: checksum mismatch")
+        meta = json.loads(raw)
+        meta["key_parts"], meta["checksums"], meta["executed_code"]  # noqa: B018 (must be there)
+        return meta
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise CorruptEntry(f"{folder}: unreadable metadata ({type(err).__name__}: {err})") from None
+
+
+def save(result, parts: dict[str, Any], executed: dict[str, str], name: str, profile: Profile,
+         replace: bool = False) -> Path:
     """Write ``result`` (a :class:`~svhn_debug.training.RunResult`) atomically; return its folder.
 
-    When another process finished the same key first, its entry is kept (both are identical
-    runs) and this one is discarded: nothing is lost either way.
+    Args:
+        result: The run.
+        parts: Its :func:`key_parts`.
+        executed: The code it executed (:class:`~svhn_debug.executed_code.ExecutedCode`'s record).
+        name: The experiment's name (for ``status`` and people reading the folder).
+        profile: The budget it ran on.
+        replace: Replace an existing entry of the same key and code (``run --force``); the old
+            one stays in place until the new one is complete.
+
+    When another process finished the same entry first and ``replace`` is off, its entry is kept
+    (both are identical runs) and this one is discarded: nothing is lost either way.
     """
     key = cache_key(parts)
-    target = entry_dir(profile, key)
+    target = entry_dir(profile, entry_name(key, executed))
     target.parent.mkdir(parents=True, exist_ok=True)
     files = {
         "epochs.csv": _csv(result.epochs),
@@ -111,13 +180,18 @@ def save(result, parts: dict[str, Any], name: str, profile: Profile) -> Path:
         from .instruments import gzip_json
 
         files["cockpit.json.gz"] = gzip_json(result.cockpit)
-    meta = {"name": name, "key": key, "key_parts": parts, "profile": result.profile, "seed": result.seed,
-            "checksums": {fname: _sha(data) for fname, data in files.items()}, **result.meta}
+    meta = {"name": name, "key": key, "key_parts": parts, "executed_code": executed, "profile": result.profile,
+            "seed": result.seed, "checksums": {fname: _sha(data) for fname, data in files.items()}, **result.meta}
     files["meta.json"] = json.dumps(meta, indent=1, sort_keys=True).encode()
+    files["meta.sha256"] = (_sha(files["meta.json"]) + "\n").encode()
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=target.parent))
+    old = None
     try:
         for fname, data in files.items():
             (tmp / fname).write_bytes(data)
+        if replace and target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".old.{key}.", dir=target.parent))
+            os.rename(target, old / "entry")  # the new entry is complete before the old one moves
         try:
             os.rename(tmp, target)  # atomic; fails if the target exists
         except OSError:
@@ -127,22 +201,27 @@ def save(result, parts: dict[str, Any], name: str, profile: Profile) -> Path:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            if target.exists():
+                shutil.rmtree(old, ignore_errors=True)
+            elif (old / "entry").exists():
+                os.rename(old / "entry", target)  # the new one failed: put the old one back
+                shutil.rmtree(old, ignore_errors=True)
     return target
 
 
-def load(profile: Profile, key: str):
-    """The cached :class:`RunResult` under ``key``, ``None`` if absent.
+def load(folder: Path):
+    """The cached :class:`RunResult` in ``folder``, ``None`` if absent.
 
     Raises:
         CorruptEntry: a file is missing or does not match its checksum.
     """
     from .training import RunResult
 
-    folder = entry_dir(profile, key)
     if not folder.is_dir():
         return None
+    meta = read_meta(folder)
     try:
-        meta = json.loads((folder / "meta.json").read_text())
         data = {}
         for fname, digest in meta["checksums"].items():
             raw = (folder / fname).read_bytes()
@@ -155,25 +234,43 @@ def load(profile: Profile, key: str):
         raise
     except (OSError, ValueError, KeyError) as err:
         raise CorruptEntry(f"{folder}: unreadable ({type(err).__name__}: {err})") from None
-    run_meta = {k: v for k, v in meta.items() if k not in ("key_parts", "checksums", "name", "key", "profile", "seed")}
+    run_meta = {k: v for k, v in meta.items()
+                if k not in ("key_parts", "checksums", "name", "key", "profile", "seed", "executed_code")}
     return RunResult(config=meta["key_parts"]["config"], profile=meta["profile"], seed=meta["seed"],
                      steps=_read_csv(data["steps.csv"]), epochs=_read_csv(data["epochs.csv"]),
                      confusion=extra["confusion"], diverged_at=extra["diverged_at"], cockpit=cockpit,
                      meta={**run_meta, "cache_dir": str(folder), "name": meta["name"]})
 
 
-def discard(profile: Profile, key: str) -> None:
-    """Remove an entry (used for corrupt ones before recomputing)."""
-    shutil.rmtree(entry_dir(profile, key), ignore_errors=True)
+def verify(folder: Path) -> dict[str, Any]:
+    """Check every file of an entry against its checksum; its metadata back.
+
+    Raises:
+        CorruptEntry: a file is missing or does not match.
+    """
+    meta = read_meta(folder)
+    for fname, digest in meta["checksums"].items():
+        try:
+            raw = (folder / fname).read_bytes()
+        except OSError as err:
+            raise CorruptEntry(f"{folder / fname}: unreadable ({type(err).__name__})") from None
+        if _sha(raw) != digest:
+            raise CorruptEntry(f"{folder / fname}: checksum mismatch")
+    return meta
+
+
+def discard(folder: Path) -> None:
+    """Remove an entry (a corrupt one, before recomputing it)."""
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def entries(profile: Profile) -> list[dict[str, Any]]:
     """Metadata of every entry of ``profile`` (unreadable ones are skipped with a warning)."""
     out = []
-    folder = cache_root() / profile.name
-    for meta_path in sorted(folder.glob("*/meta.json")) if folder.is_dir() else []:
+    folder = profile_folder(profile)
+    for meta_path in sorted(folder.glob("*/meta.json")) if folder else []:
         try:
-            out.append(json.loads(meta_path.read_text()))
+            out.append({**json.loads(meta_path.read_text()), "folder": meta_path.parent.name})
         except (OSError, ValueError) as err:
             warnings.warn(f"unreadable cache metadata {meta_path}: {err}")
     return out

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from . import experiments as ex  # noqa: E402,F401
+from . import runner as ex  # noqa: E402,F401  (reads cached runs; never trains)
 from . import plots, report  # noqa: E402,F401
 from .report import code, num, pct, points, pp  # noqa: E402,F401
 

@@ -4,60 +4,105 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import sys
 
-from . import cache, experiments
+from . import cache, runner
 from .config import ConfigError
 from .data import DataUnavailable
 from .profiles import active_profile
+from .registry import UnknownExperiment
 
 
 def _cmd_list(args) -> int:
-    width = max(len(n) for n in experiments.REGISTRY)
-    for exp in experiments.REGISTRY.values():
+    book = runner.book()
+    width = max(len(n) for n in book.names())
+    for exp in book:
         seeds = f" seeds={list(exp.seeds)}" if len(exp.seeds) > 1 else ""
         print(f"{exp.name:<{width}}  <- {exp.parent or '(colleague notebook)'}: {exp.changes_text}{seeds}")
     return 0
 
 
+def _slurm_options(args) -> dict:
+    options = {"timeout_min": args.slurm_time}
+    if args.slurm_partition:
+        options["slurm_partition"] = args.slurm_partition
+    for item in args.slurm_option or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--slurm-option takes KEY=VALUE, got {item!r}")
+        options[key] = int(value) if value.isdigit() else value
+    return options
+
+
 def _cmd_run(args) -> int:
-    names = list(experiments.REGISTRY) if args.all else args.names
+    book = runner.book()
+    names = book.names() if args.all else args.names
     for name in names:
-        experiments.get(name)  # fail early on a typo, before training anything
+        book.get(name)  # fail early on a typo, before training anything
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
     profile = active_profile()
-    for i, name in enumerate(names, 1):
-        print(f"[{i}/{len(names)}] {name}", file=sys.stderr)
-        for res in experiments.results(name, profile, force=args.force):
+    jobs = runner.plan_jobs(names, profile, force=args.force)
+    print(f"{len(jobs)} run(s) to compute for profile {profile.name}"
+          + (f" on {args.executor} with --jobs {args.jobs or runner.default_jobs()}" if jobs else ""), file=sys.stderr)
+    if jobs:
+        runner.pools(profile)  # generate (or check) the data once, before the workers start
+    outcomes = runner.execute(jobs, args.jobs, args.executor, _slurm_options(args))
+    failed = [o for o in outcomes if o.error]
+    for name in names:
+        try:
+            runs = runner.results(name, profile)
+        except runner.MissingRun:
+            continue  # its failure is reported below
+        for res in runs:
             acc = res.final("test_accuracy")
-            print(f"  seed {res.seed}: test accuracy {acc if acc is None else f'{acc:.4f}'}"
+            print(f"{name} seed {res.seed}: test accuracy {'n/a' if acc is None else f'{acc:.4f}'}"
                   f"{'  (diverged at step %d)' % res.diverged_at if res.diverged_at is not None else ''}"
                   f"  [{res.meta['seconds']:.0f} s when computed]")
+    if failed:
+        print(f"\n{len(failed)} of {len(outcomes)} run(s) failed:", file=sys.stderr)
+        for o in failed:
+            print(f"--- {o.job.name} (seed {o.job.config.seed})\n{o.error.rstrip()}", file=sys.stderr)
+        return 1
     return 0
 
 
 def _cmd_status(args) -> int:
-    rows = experiments.status()
-    width = max(len(r["name"]) for r in rows)
-    for r in rows:
-        print(f"{r['state']:<8} {r['name']:<{width}} seed {r['seed']}  {r['key']}")
+    rows = runner.status()
+    profile = active_profile()
     counts = {s: sum(r["state"] == s for r in rows) for s in ("cached", "missing", "stale", "corrupt")}
-    print(f"profile {active_profile().name}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    # Experiments with equal configurations share one entry: count its seconds once.
+    compute = sum({r["folder"]: r["seconds"] or 0 for r in rows if r["state"] == "cached"}.values())
+    if args.json:
+        print(json.dumps({"profile": profile.name, "runs": [
+            {k: r[k] for k in ("name", "seed", "state", "reasons", "seconds", "folder")} for r in rows],
+            "counts": counts, "compute_seconds": compute}, indent=1))
+    else:
+        width = max(len(r["name"]) for r in rows)
+        for r in rows:
+            seconds = f"{r['seconds']:6.0f} s" if r["seconds"] is not None else " " * 8
+            why = f"  ({'; '.join(r['reasons'])})" if r["reasons"] else ""
+            print(f"{r['state']:<8} {r['name']:<{width}} seed {r['seed']}  {seconds}{why}")
+        print(f"profile {profile.name}: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+              + f"; cached runs took {compute / 60:.1f} min of compute")
     if args.check and any(r["state"] != "cached" for r in rows):
         return 1
     return 0
 
 
 def _cmd_show(args) -> int:
-    exp = experiments.get(args.name)
-    runs = experiments.cached_results(exp.name)
-    if runs is None:
-        print(f"error: {exp.name} is not cached for profile {active_profile().name}; "
-              f"run `python -m svhn_debug run {exp.name}` first", file=sys.stderr)
+    exp = runner.get(args.name)
+    try:
+        runs = runner.results(exp.name)
+    except runner.MissingRun as err:
+        print(f"error: {err}", file=sys.stderr)
         return 1
     for res in runs:
-        if args.json:
-            print(json.dumps({"name": exp.name, "seed": res.seed, "epochs": res.epochs}, indent=1))
+        if args.json:  # strict JSON: a non-finite number (a diverged run's loss) becomes null
+            print(json.dumps(_finite({"name": exp.name, "seed": res.seed, "diverged_at": res.diverged_at,
+                                      "epochs": res.epochs}), indent=1, allow_nan=False))
         else:
             print(f"{exp.name} (seed {res.seed}) <- {exp.parent}: {exp.changes_text}")
             print(res.epochs_df.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
@@ -65,12 +110,18 @@ def _cmd_show(args) -> int:
 
 
 def _cmd_prune(args) -> int:
+    from .data import data_fingerprint
+
     profile = active_profile()
-    keep = experiments.referenced_keys(profile)
+    keep = runner.referenced_entries(profile)
+    source = data_fingerprint(profile).split(":")[0]
+    # Entries made with the other data source are not unreferenced: they belong to another book.
+    other = {m["folder"] for m in cache.entries(profile)
+             if str(m.get("key_parts", {}).get("data", "")).split(":")[0] not in ("", source)}
     folder = cache.cache_root() / profile.name
     removed = 0
     for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if entry.is_dir() and entry.name not in keep:
+        if entry.is_dir() and not entry.name.startswith(".") and entry.name not in keep and entry.name not in other:
             print(f"{'would remove' if args.dry_run else 'removing'} {entry}")
             if not args.dry_run:
                 shutil.rmtree(entry)
@@ -79,19 +130,42 @@ def _cmd_prune(args) -> int:
     return 0
 
 
+def _finite(value):
+    """``value`` with every non-finite float replaced by ``None`` (JSON has no NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m svhn_debug", description=__doc__.split(":")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="registered experiments with their parent and diff").set_defaults(func=_cmd_list)
-    run = sub.add_parser("run", help="run (or load from the cache) the named experiments")
+    run = sub.add_parser("run", help="compute what the cache lacks of the named experiments")
     run.add_argument("names", nargs="+")
-    run.add_argument("--force", action="store_true", help="recompute even when cached")
     run.set_defaults(func=_cmd_run, all=False)
-    run_all = sub.add_parser("run-all", help="every registered experiment")
-    run_all.add_argument("--force", action="store_true")
+    run_all = sub.add_parser("run-all", help="compute what the cache lacks of every registered experiment")
     run_all.set_defaults(func=_cmd_run, all=True, names=[])
-    status = sub.add_parser("status", help="cached, missing or stale, for the active profile")
-    status.add_argument("--check", action="store_true", help="exit 1 if anything is missing or stale")
+    for p in (run, run_all):
+        p.add_argument("--force", action="store_true",
+                       help="recompute even when cached (the old entry stays until the new one is saved)")
+        p.add_argument("--jobs", type=int, default=None,
+                       help="runs at once (default: the cores this process may use, divided by the threads of a run)")
+        p.add_argument("--executor", choices=runner.EXECUTORS, default="local",
+                       help="local: a process pool (default); slurm: a Slurm cluster through submitit; "
+                            "submitit-local: submitit's local executor (the Slurm path without Slurm)")
+        p.add_argument("--slurm-partition", default=None, help="Slurm partition (--executor slurm)")
+        p.add_argument("--slurm-time", type=int, default=120, help="minutes per run (--executor slurm)")
+        p.add_argument("--slurm-option", action="append", metavar="KEY=VALUE",
+                       help="any other option of submitit's update_parameters, e.g. slurm_account=abc")
+    status = sub.add_parser("status", help="cached, missing, stale or corrupt, for the active profile")
+    status.add_argument("--check", action="store_true", help="exit 1 if anything is not cached")
+    status.add_argument("--json", action="store_true",
+                        help="every run (name, seed, state, reasons, seconds) and the total compute_seconds")
     status.set_defaults(func=_cmd_status)
     show = sub.add_parser("show", help="per-epoch metrics of one experiment")
     show.add_argument("name")
@@ -107,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (experiments.UnknownExperiment, ConfigError, DataUnavailable, ValueError) as err:
+    except (UnknownExperiment, ConfigError, DataUnavailable, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

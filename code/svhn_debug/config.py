@@ -6,17 +6,20 @@ Every experiment is a diff from a parent (``dataclasses.replace``); :func:`confi
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
 ALLOWED: dict[str, tuple] = {
     "split": ("colleague", "sound"),
-    "train_transform": ("rotate180", "none", "shift_jitter"),
+    "train_transform": ("rotate180", "none", "shift_jitter", "shift"),
     "eval_transform": ("rotate180", "none"),
     "pipeline": ("tensor", "pil"),
     "activation": ("tanh", "relu", "gelu"),
     "optimizer": ("adam", "adamw", "sgd"),
-    "scheduler": ("exponential", "constant", "cosine", "onecycle", "warmup_cosine"),
+    "scheduler": ("exponential", "constant", "cosine", "onecycle", "warmup_cosine", "warmup_linear"),
+    "decay_scope": ("all", "weights"),
+    "tta": ("none", "shift"),
     "cockpit": ("off", "colleague", "economy", "business", "full", "scalars"),
     "device": ("auto", "cpu", "cuda"),
 }
@@ -40,6 +43,7 @@ class RunConfig:
     # --- model ---
     activation: str = "tanh"  # nn.Tanh after every conv and the hidden linear layer
     batchnorm: bool = False  # no normalisation layers
+    bn_momentum: float = 0.1  # BatchNorm's running-statistics momentum (torch's default)
     width: float = 1.0  # channel multiplier on 32/64/128 conv channels and the 128 hidden units
 
     # --- optimisation ---
@@ -47,6 +51,9 @@ class RunConfig:
     lr: float = 1e-5  # train(lr=1e-5): a hundred times below Adam's usual 1e-3
     momentum: float = 0.9  # SGD only
     weight_decay: float = 0.0  # Adam's default
+    decay_scope: str = "all"  # "weights": no decay on biases and BatchNorm parameters
+    nesterov: bool = False  # SGD only
+    label_smoothing: float = 0.0  # CrossEntropyLoss's default (training loss only)
     scheduler: str = "exponential"  # ExponentialLR(gamma=1.001) stepped after every batch
     lr_growth: float = 1.001  # ExponentialLR's gamma on the full SVHN step count (scaled per profile)
     warmup_fraction: float = 0.05  # warmup_cosine / onecycle: share of steps spent warming up
@@ -61,6 +68,7 @@ class RunConfig:
     eval_splits: tuple[str, ...] = ("train", "validation", "test")  # all three after every epoch
     eval_every: int = 1  # epochs between evaluations (the last epoch is always evaluated)
     eval_train_examples: int = 0  # 0: evaluate on the whole training set, as the notebook does
+    tta: str = "none"  # test-time augmentation of every evaluation ("shift": mean over 2-px shifts)
 
     # --- instruments ---
     cockpit: str = "colleague"  # Alpha every 10 steps; Distance, GradNorm, Loss, UpdateSize every step
@@ -69,7 +77,8 @@ class RunConfig:
     # --- noise and hardware ---
     seed: int = 0  # set_seeds(): random, NumPy and torch seeded with 0
     device: str = "auto"  # CUDA when available, else the CPU
-    channels_last: bool = False  # memory layout of the conv activations (a speed knob only)
+    channels_last: bool = False  # memory layout of the conv activations (other kernels: part of the run)
+    threads: int = 1  # torch CPU threads, fixed per run: sums split over threads round differently
 
     def __post_init__(self) -> None:
         validate(self)
@@ -93,27 +102,91 @@ class ConfigError(ValueError):
     """An invalid configuration value, naming the field and what is allowed."""
 
 
+@dataclass(frozen=True)
+class Rule:
+    """What one field accepts: a type, and a range or a set of choices."""
+
+    kind: type  # bool, int, float, str or tuple (of str)
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # the bound itself is excluded
+    high_open: bool = False
+    choices: tuple = ()
+
+    def describe(self) -> str:
+        if self.kind is bool:
+            return "True or False"
+        if self.choices:
+            what = "one of" if self.kind is str else "a non-empty tuple of distinct values from"
+            return f"{what} {', '.join(map(repr, self.choices))}"
+        noun = {int: "an integer", float: "a finite number"}[self.kind]
+        low, high = (f"{v:g}" if isinstance(v, float) else str(v) for v in (self.low, self.high))
+        if self.low is not None and self.high is not None:
+            return f"{noun} in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
+        if self.low is not None:
+            return f"{noun} {'>' if self.low_open else '>='} {low}"
+        return noun
+
+    def accepts(self, value: Any) -> bool:
+        if self.kind is bool:
+            return type(value) is bool
+        if self.kind is tuple:
+            return (isinstance(value, tuple) and len(value) > 0 and len(set(value)) == len(value)
+                    and all(isinstance(v, str) and v in self.choices for v in value))
+        if self.kind is str:
+            return isinstance(value, str) and value in self.choices
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if self.kind is int and not isinstance(value, int):
+            return False
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return not (self.high is not None and (value >= self.high if self.high_open else value > self.high))
+
+
+def _choice(name: str) -> Rule:
+    return Rule(str, choices=ALLOWED[name])
+
+
+RULES: dict[str, Rule] = {
+    **{name: _choice(name) for name in ALLOWED},
+    **{name: Rule(bool) for name in ("normalize", "batchnorm", "nesterov", "zero_grad", "per_example_losses",
+                                     "restore_train_mode", "channels_last")},
+    "width": Rule(float, 0, 16, low_open=True),
+    "bn_momentum": Rule(float, 0, 1, low_open=True),
+    "lr": Rule(float, 0, 1e10, low_open=True),
+    "momentum": Rule(float, 0, 1, high_open=True),
+    "weight_decay": Rule(float, 0, 1),
+    "label_smoothing": Rule(float, 0, 1, high_open=True),
+    "lr_growth": Rule(float, 0, 2, low_open=True),
+    "warmup_fraction": Rule(float, 0, 1, low_open=True, high_open=True),
+    "grad_clip": Rule(float, 0),
+    "epochs": Rule(int, 1, 10_000),
+    "batch_size": Rule(int, 1, 1_000_000),
+    "eval_splits": Rule(tuple, choices=("train", "validation", "test")),
+    "eval_every": Rule(int, 1, 10_000),
+    "eval_train_examples": Rule(int, 0),
+    "cockpit_interval": Rule(int, 1, 1_000_000),
+    "seed": Rule(int, 0, 2 ** 32 - 1),  # numpy's seed range
+    "threads": Rule(int, 1, 1024),
+}
+"""The contract of every field of :class:`RunConfig`, checked when a configuration is built."""
+
+
 def validate(cfg: RunConfig) -> None:
-    """Raise :class:`ConfigError` for the first invalid field of ``cfg``."""
-    for name, allowed in ALLOWED.items():
-        value = getattr(cfg, name)
-        if value not in allowed:
-            raise ConfigError(f"RunConfig.{name}={value!r} is not allowed; choose one of {', '.join(map(repr, allowed))}")
-    bad_splits = [s for s in cfg.eval_splits if s not in ("train", "validation", "test")]
-    if bad_splits:
-        raise ConfigError(f"RunConfig.eval_splits has {bad_splits!r}; allowed: 'train', 'validation', 'test'")
-    positive = {"lr": cfg.lr, "epochs": cfg.epochs, "batch_size": cfg.batch_size, "width": cfg.width,
-                "eval_every": cfg.eval_every, "cockpit_interval": cfg.cockpit_interval, "lr_growth": cfg.lr_growth}
-    for name, value in positive.items():
-        if not value > 0:
-            raise ConfigError(f"RunConfig.{name}={value!r} must be > 0")
-    for name in ("weight_decay", "grad_clip", "eval_train_examples"):
-        if getattr(cfg, name) < 0:
-            raise ConfigError(f"RunConfig.{name}={getattr(cfg, name)!r} must be >= 0")
-    if not 0 <= cfg.momentum < 1:
-        raise ConfigError(f"RunConfig.momentum={cfg.momentum!r} must be in [0, 1)")
-    if not 0 < cfg.warmup_fraction < 1:
-        raise ConfigError(f"RunConfig.warmup_fraction={cfg.warmup_fraction!r} must be in (0, 1)")
+    """Raise :class:`ConfigError` for the first field of ``cfg`` its :data:`RULES` reject, or
+    for a combination of fields that cannot run."""
+    for f in fields(cfg):
+        rule = RULES[f.name]
+        value = getattr(cfg, f.name)
+        if not rule.accepts(value):
+            raise ConfigError(f"RunConfig.{f.name}={value!r} is not allowed: must be {rule.describe()}")
+    if cfg.label_smoothing and cfg.cockpit != "off":
+        raise ConfigError("RunConfig.label_smoothing > 0 needs cockpit='off': BackPACK's cross-entropy has no smoothing")
+    if cfg.nesterov and (cfg.optimizer != "sgd" or not cfg.momentum):
+        raise ConfigError("RunConfig.nesterov=True needs optimizer='sgd' and momentum > 0")
 
 
 def config_diff(parent: RunConfig, child: RunConfig) -> dict[str, tuple[Any, Any]]:

@@ -69,7 +69,7 @@ def _save_atomic(path: Path, **arrays: np.ndarray) -> None:
 def load_synthetic(profile: Profile, progress: bool = True) -> Pools:
     """The generated pools for ``profile``, generated once into the data folder."""
     fp = synthetic.fingerprint(SYNTHETIC_SEED)
-    folder = data_dir() / f"synthetic-v{synthetic.GENERATOR_VERSION}-{fp}"
+    folder = data_dir() / f"synthetic-{fp}"
     folder.mkdir(parents=True, exist_ok=True)
     arrays = {}
     for split, count in (("train", profile.n_synthetic_train), ("test", profile.n_synthetic_test)):
@@ -196,30 +196,50 @@ def rotate_batch(x: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
 
 
-def shift_jitter_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Label-preserving augmentation: shifts of up to 2 px and brightness/contrast jitter."""
+def shift_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Label-preserving translation: every image shifted by up to 2 px in each direction
+    (edges repeated), nothing else."""
     b = x.shape[0]
     shifts = torch.randint(-2, 3, (b, 2), generator=generator)
     padded = F.pad(x, (2, 2, 2, 2), mode="replicate")
     rows = (torch.arange(32)[None, :] + 2 + shifts[:, :1]).to(x.device)
     cols = (torch.arange(32)[None, :] + 2 + shifts[:, 1:]).to(x.device)
-    out = padded[torch.arange(b, device=x.device)[:, None, None, None], torch.arange(x.shape[1], device=x.device)[None, :, None, None],
-                 rows[:, None, :, None], cols[:, None, None, :]]
+    return padded[torch.arange(b, device=x.device)[:, None, None, None],
+                  torch.arange(x.shape[1], device=x.device)[None, :, None, None],
+                  rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def shift_jitter_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Label-preserving augmentation: shifts of up to 2 px and brightness/contrast jitter."""
+    b = x.shape[0]
+    out = shift_batch(x, generator)
     bright = (torch.rand(b, 1, 1, 1, generator=generator) * 0.4 + 0.8).to(x.device)
     contrast = (torch.rand(b, 1, 1, 1, generator=generator) * 0.4 + 0.8).to(x.device)
     mean = out.mean(dim=(1, 2, 3), keepdim=True)
     return ((out - mean) * contrast + mean * bright).clamp_(0, 1)
 
 
+def _no_transform(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    return x
+
+
+def _rotate180(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """RandomRotation(degrees=(0, 180)): one uniform angle per image."""
+    return rotate_batch(x, torch.rand(x.shape[0], generator=generator) * 180.0)
+
+
+# One function per transform: a run records the one it executed, so editing a transform reruns
+# only the runs that used it.
+TRANSFORMS = {"none": _no_transform, "rotate180": _rotate180, "shift_jitter": shift_jitter_batch, "shift": shift_batch}
+
+
 def apply_transform(x: torch.Tensor, name: str, generator: torch.Generator) -> torch.Tensor:
     """Apply the named transform (see ``RunConfig.train_transform``) to a float batch in [0, 1]."""
-    if name == "none":
-        return x
-    if name == "rotate180":  # RandomRotation(degrees=(0, 180)): one uniform angle per image
-        return rotate_batch(x, torch.rand(x.shape[0], generator=generator) * 180.0)
-    if name == "shift_jitter":
-        return shift_jitter_batch(x, generator)
-    raise ValueError(f"unknown transform {name!r}")
+    try:
+        transform = TRANSFORMS[name]
+    except KeyError:
+        raise ValueError(f"unknown transform {name!r}") from None
+    return transform(x, generator)
 
 
 # --------------------------------------------------------------------------- batches
@@ -297,6 +317,8 @@ def pil_transform(name: str, mean: torch.Tensor | None, std: torch.Tensor | None
         steps.append(T.RandomRotation(degrees=(0, 180)))
     elif name == "shift_jitter":
         steps += [T.RandomCrop(32, padding=2, padding_mode="edge"), T.ColorJitter(brightness=0.2, contrast=0.2)]
+    elif name == "shift":
+        steps.append(T.RandomCrop(32, padding=2, padding_mode="edge"))
     steps.append(T.ToTensor())
     if mean is not None:
         steps.append(T.Normalize(mean.tolist(), std.tolist()))

@@ -21,12 +21,12 @@ def build_model(config: RunConfig) -> nn.Sequential:
         for first in (True, False):
             layers.append(nn.Conv2d(c_in if first else c_out, c_out, kernel_size=3, padding=1))
             if config.batchnorm:
-                layers.append(nn.BatchNorm2d(c_out))
+                layers.append(nn.BatchNorm2d(c_out, momentum=config.bn_momentum))
             layers.append(act())
         layers.append(nn.MaxPool2d(2))
     layers += [nn.Flatten(), nn.Linear(channels[-1] * 4 * 4, hidden)]  # 32 px halved three times: 4x4
     if config.batchnorm:
-        layers.append(nn.BatchNorm1d(hidden))
+        layers.append(nn.BatchNorm1d(hidden, momentum=config.bn_momentum))
     layers += [act(), nn.Linear(hidden, 10)]
     return nn.Sequential(*layers)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from . import experiments
+from . import runner
 from .config import COLLEAGUE, format_changes
 
 
@@ -80,7 +80,7 @@ class SeedStats:
 
 def stats(name: str, metric: str = "test_accuracy", how: str = "final") -> SeedStats:
     """``metric`` of experiment ``name`` over its seeds, at the last epoch (or the best epoch)."""
-    runs = experiments.results(name)
+    runs = runner.results(name)
     return SeedStats(tuple(getattr(r, how)(metric) for r in runs))
 
 
@@ -114,7 +114,7 @@ def changes_table(names: list[str]) -> str:
     """Experiment, parent, what it changes, and its final validation and test accuracy."""
     rows = []
     for name in names:
-        exp = experiments.get(name)
+        exp = runner.get(name)
         val, test = stats(name, "validation_accuracy"), stats(name, "test_accuracy")
         rows.append({"experiment": f"`{name}`", "parent": f"`{exp.parent}`" if exp.parent else "(notebook)",
                      "change": format_changes(dict(exp.changes)).replace("'", ""),
@@ -124,7 +124,7 @@ def changes_table(names: list[str]) -> str:
 
 def lineage_table() -> str:
     """Every registered experiment: parent, diff, final test accuracy (mean over seeds)."""
-    return changes_table(list(experiments.REGISTRY))
+    return changes_table(runner.book().names())
 
 
 def profile_table() -> str:
@@ -158,17 +158,17 @@ def timing_table(names: list[str]) -> str:
     """Mean seconds per epoch spent training and evaluating, per experiment (first seed)."""
     rows = []
     for name in names:
-        df = experiments.result(name).epochs_df
+        df = runner.result(name).epochs_df
         rows.append({"experiment": f"`{name}`", "training s/epoch": f"{df['train_seconds'].mean():.1f}",
                      "evaluation s/epoch": f"{df['eval_seconds'].mean():.1f}",
-                     "whole run (s)": f"{experiments.result(name).meta['seconds']:.0f}"})
+                     "whole run (s)": f"{runner.result(name).meta['seconds']:.0f}"})
     return markdown_table(rows, align="lrrr")
 
 
 def max_step_loss_difference(a: str, b: str) -> float:
     """Largest absolute difference of the per-step training losses of two experiments."""
-    la = [s["loss"] for s in experiments.result(a).steps]
-    lb = [s["loss"] for s in experiments.result(b).steps]
+    la = [s["loss"] for s in runner.result(a).steps]
+    lb = [s["loss"] for s in runner.result(b).steps]
     if len(la) != len(lb):
         return float("inf")
     return max(abs(x - y) for x, y in zip(la, lb))
@@ -185,7 +185,7 @@ def growth(result, quantity: str) -> float:
 def majority_share(name: str, split: str = "test") -> float:
     """Share of the most common digit in a split of experiment ``name``: what always answering
     that digit scores."""
-    return max(label_shares(experiments.batches_of(name)["splits"][split].labels).values())
+    return max(label_shares(runner.batches_of(name)["splits"][split].labels).values())
 
 
 def overlap_table(names: list[str]) -> str:
@@ -195,8 +195,8 @@ def overlap_table(names: list[str]) -> str:
 
     rows = []
     for name in names:
-        splits = experiments.batches_of(name)["splits"]
-        rows.append({"experiment": f"`{name}`", "split rule": f"`{experiments.get(name).config.split}`",
+        splits = runner.batches_of(name)["splits"]
+        rows.append({"experiment": f"`{name}`", "split rule": f"`{runner.get(name).config.split}`",
                      "train": f"{len(splits['train'].labels):,}",
                      "validation (pool)": f"{len(splits['validation'].labels):,} ({splits['validation'].pool})",
                      "test (pool)": f"{len(splits['test'].labels):,} ({splits['test'].pool})",
@@ -207,7 +207,7 @@ def overlap_table(names: list[str]) -> str:
 
 def confusion_rate(name: str, true: int, predicted: int) -> float:
     """Share of test images of digit ``true`` predicted as ``predicted`` (first seed)."""
-    cm = experiments.result(name).confusion
+    cm = runner.result(name).confusion
     return cm[true][predicted] / max(1, sum(cm[true]))
 
 
@@ -216,7 +216,7 @@ def best_vs_final_table(names: list[str]) -> str:
     numbers: the final epoch, and the test accuracy at the epoch with the best validation score."""
     rows = []
     for name in names:
-        df = experiments.result(name).epochs_df
+        df = runner.result(name).epochs_df
         at_best_val = df.loc[df["validation_accuracy"].idxmax(), "test_accuracy"]
         rows.append({"experiment": f"`{name}`", "best test (notebook)": pct(df["test_accuracy"].max()),
                      "test at best validation": pct(at_best_val), "test at last epoch": pct(df["test_accuracy"].iloc[-1])})
@@ -224,20 +224,28 @@ def best_vs_final_table(names: list[str]) -> str:
 
 
 def cache_summary() -> dict:
-    """Entries and size of the active profile's cache, and the code fingerprint now."""
+    """Entries and size of the active profile's cache, and what their recorded code covers:
+    the distinct functions and modules the runs executed, and the fewest and most functions
+    one run executed."""
     from . import cache
     from .profiles import active_profile
 
     folder = cache.cache_root() / active_profile().name
     files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
-    return {"entries": len(cache.entries(active_profile())), "megabytes": sum(p.stat().st_size for p in files) / 1e6,
-            "code": cache.code_fingerprint(), "modules": ", ".join(f"`{m}.py`" for m in cache.TRAINING_MODULES)}
+    metas = cache.entries(active_profile())
+    units = [set(m.get("executed_code", {})) for m in metas]
+    functions = [{u for u in us if not u.endswith(":<module>")} for us in units]
+    every = set().union(*units) if units else set()
+    return {"entries": len(metas), "megabytes": sum(p.stat().st_size for p in files) / 1e6,
+            "functions": len(set().union(*functions)) if functions else 0,
+            "modules": sorted({u.partition(":")[0] for u in every}),
+            "fewest": min(map(len, functions), default=0), "most": max(map(len, functions), default=0)}
 
 
 def bug_table() -> str:
     """Every demonstrated bug: cause and fix, how it showed, and the measured test accuracy of
     the fixed run next to the same run with only this bug put back (mean over seeds)."""
-    from .registry import BUGS
+    from .logbook import BUGS
 
     rows = []
     for b in BUGS:
@@ -252,19 +260,19 @@ def label_entropy(name: str, split: str = "train") -> float:
     predicts the class prior for every image, whatever the image."""
     import math
 
-    return -sum(p * math.log(p) for p in label_shares(experiments.batches_of(name)["splits"][split].labels).values() if p > 0)
+    return -sum(p * math.log(p) for p in label_shares(runner.batches_of(name)["splits"][split].labels).values() if p > 0)
 
 
 def last_loss(name: str, window: int = 8) -> float:
     """Mean training loss of the last ``window`` mini-batches (first seed)."""
-    steps = experiments.result(name).steps
+    steps = runner.result(name).steps
     return sum(s["loss"] for s in steps[-window:]) / min(window, len(steps))
 
 
 def ladder_figure():
-    """Test accuracy along the adopted chain of experiments (registry.LADDER), seeds as ranges."""
+    """Test accuracy along the adopted chain of experiments (logbook.LADDER), seeds as ranges."""
     from .plots import accuracy_ladder
-    from .registry import LADDER
+    from .logbook import LADDER
 
     s = [stats(n) for n in LADDER]
     return accuracy_ladder(list(LADDER), [x.mean for x in s], [x.low for x in s], [x.high for x in s])
@@ -273,7 +281,7 @@ def ladder_figure():
 def _cockpit_values(name: str, quantity: str):
     from .plots import cockpit_series
 
-    return cockpit_series(experiments.result(name), quantity, reduce="sum")[1]
+    return cockpit_series(runner.result(name), quantity, reduce="sum")[1]
 
 
 def cockpit_mean(name: str, quantity: str) -> float:
@@ -289,14 +297,14 @@ def cockpit_share(name: str, quantity: str, above: float) -> float:
 def adopted(name: str, against: str | None = None, metric: str = "validation_accuracy") -> bool:
     """The adoption rule: the mean gain over ``against`` (default: the parent) exceeds the larger
     of the two seed spreads."""
-    ref = against or experiments.get(name).parent
+    ref = against or runner.get(name).parent
     child, parent = stats(name, metric), stats(ref, metric)
     return child.mean - parent.mean > max(child.spread, parent.spread)
 
 
 def verdict(name: str, against: str | None = None, metric: str = "validation_accuracy") -> Inline:
     """One sentence applying the adoption rule to ``name`` against ``against`` (default: parent)."""
-    ref = against or experiments.get(name).parent
+    ref = against or runner.get(name).parent
     child, parent = stats(name, metric), stats(ref, metric)
     gain, spread = child.mean - parent.mean, max(child.spread, parent.spread)
     if gain <= 0:
@@ -309,6 +317,6 @@ def verdict(name: str, against: str | None = None, metric: str = "validation_acc
 def paired_gains(name: str, against: str, metric: str = "validation_accuracy") -> list[float]:
     """Per-seed gains of ``name`` over ``against`` for the seeds both ran (same seed, same
     initialisation and data order at the start)."""
-    a = {r.seed: r.final(metric) for r in experiments.results(name)}
-    b = {r.seed: r.final(metric) for r in experiments.results(against)}
+    a = {r.seed: r.final(metric) for r in runner.results(name)}
+    b = {r.seed: r.final(metric) for r in runner.results(against)}
     return [a[k] - b[k] for k in sorted(a) if k in b]

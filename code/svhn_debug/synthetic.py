@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-GENERATOR_VERSION = 1  # bump on any change to the drawing code: it enters every cache key
 
 # SVHN's training-split label counts (label 0 is the digit 0), used as class weights.
 SVHN_TRAIN_LABEL_COUNTS = (4948, 13861, 10585, 8497, 7458, 6882, 5727, 5595, 5045, 4659)
@@ -64,8 +63,11 @@ def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
 
 
 def fingerprint(seed: int) -> str:
-    """Hash of the generator version, its parameters, its fonts and the seed (a cache-key part)."""
-    payload = {"version": GENERATOR_VERSION, "params": PARAMS, "seed": seed,
+    """Hash of this module's code (comments and docstrings aside), its fonts and the seed: a
+    cache-key part that changes with any edit that can change a generated image."""
+    from .executed_code import WHOLE, SourceIndex
+
+    payload = {"code": SourceIndex().module("synthetic").hashes[WHOLE], "params": PARAMS, "seed": seed,
                "fonts": [Path(p).name for p in font_paths()]}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import platform
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -32,7 +34,7 @@ class RunResult:
     steps: list[dict[str, float]]  # step, epoch, loss, lr
     epochs: list[dict[str, float | None]]  # epoch, step, {split}_loss, {split}_accuracy, seconds
     confusion: list[list[int]] | None  # test confusion matrix of the last evaluation [true][pred]
-    diverged_at: int | None  # step whose loss was not finite (the run stopped there)
+    diverged_at: int | None  # step at which a loss or an evaluated metric was not finite (the run stopped)
     cockpit: dict | None  # Cockpit's log (None when Cockpit was off)
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -74,13 +76,37 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_optimizer(config: RunConfig, params) -> torch.optim.Optimizer:
-    """Adam / AdamW / SGD with the config's learning rate (library defaults otherwise)."""
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+def parameter_groups(config: RunConfig, model: nn.Module) -> list[dict]:
+    """Parameters with their weight decay: all of them (``decay_scope="all"``, the library's
+    way), or only the weights of convolutions and linear layers (``"weights"``: biases and
+    BatchNorm's scales and shifts are not pulled towards zero)."""
+    if config.decay_scope == "all" or not config.weight_decay:
+        return [{"params": list(model.parameters()), "weight_decay": config.weight_decay}]
+    decayed = [p for p in model.parameters() if p.ndim > 1]
+    kept = [p for p in model.parameters() if p.ndim <= 1]
+    return [{"params": decayed, "weight_decay": config.weight_decay}, {"params": kept, "weight_decay": 0.0}]
+
+
+def _adam(config: RunConfig, groups: list[dict]) -> torch.optim.Optimizer:
+    return torch.optim.Adam(groups, lr=config.lr)
+
+
+def _adamw(config: RunConfig, groups: list[dict]) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(groups, lr=config.lr)
+
+
+def _sgd(config: RunConfig, groups: list[dict]) -> torch.optim.Optimizer:
+    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov)
+
+
+# One function per update rule: editing one reruns only the runs that used it.
+OPTIMIZERS = {"adam": _adam, "adamw": _adamw, "sgd": _sgd}
+
+
+def build_optimizer(config: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """Adam / AdamW / SGD with the config's learning rate and weight decay (library defaults
+    otherwise)."""
+    return OPTIMIZERS[config.optimizer](config, parameter_groups(config, model))
 
 
 def schedule_growth_per_step(config: RunConfig, total_steps: int, full_steps: int) -> float:
@@ -92,35 +118,134 @@ def schedule_growth_per_step(config: RunConfig, total_steps: int, full_steps: in
     return config.lr_growth ** (full_steps / total_steps)
 
 
+def _exponential(config: RunConfig, optimizer, total_steps: int, full_steps: int):
+    return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=schedule_growth_per_step(config, total_steps, full_steps))
+
+
+def _constant(config: RunConfig, optimizer, total_steps: int, full_steps: int):
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+
+
+def _cosine(config: RunConfig, optimizer, total_steps: int, full_steps: int):
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)))
+
+
+def _warmup_cosine(config: RunConfig, optimizer, total_steps: int, full_steps: int):
+    warm = max(1, round(config.warmup_fraction * total_steps))
+
+    def factor(s: int) -> float:
+        if s < warm:
+            return (s + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * min(s - warm, total_steps - warm) / max(1, total_steps - warm)))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _warmup_linear(config: RunConfig, optimizer, total_steps: int, full_steps: int):
+    """Linear warmup over ``warmup_fraction`` of the steps, then a linear decay to zero at the
+    last step: the shape short speed-run schedules use, fitted to the run's own budget."""
+    warm = max(1, round(config.warmup_fraction * total_steps))
+
+    def factor(s: int) -> float:
+        if s < warm:
+            return (s + 1) / warm
+        return max(0.0, (total_steps - s) / max(1, total_steps - warm))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _onecycle(config: RunConfig, optimizer, total_steps: int, full_steps: int):
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps + 1,
+                                               pct_start=config.warmup_fraction)
+
+
+# One function per schedule: a run records the one it executed, so editing a schedule reruns only
+# the runs that used it.
+SCHEDULERS = {"exponential": _exponential, "constant": _constant, "cosine": _cosine,
+              "warmup_cosine": _warmup_cosine, "warmup_linear": _warmup_linear, "onecycle": _onecycle}
+
+
 def build_scheduler(config: RunConfig, optimizer, total_steps: int, full_steps: int):
     """The learning-rate schedule, stepped after every optimizer step."""
-    sched = torch.optim.lr_scheduler
-    warm = max(1, round(config.warmup_fraction * total_steps))
-    if config.scheduler == "exponential":
-        return sched.ExponentialLR(optimizer, gamma=schedule_growth_per_step(config, total_steps, full_steps))
-    if config.scheduler == "constant":
-        return sched.LambdaLR(optimizer, lambda s: 1.0)
-    if config.scheduler == "cosine":
-        return sched.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)))
-    if config.scheduler == "warmup_cosine":
-        def factor(s: int) -> float:
-            if s < warm:
-                return (s + 1) / warm
-            return 0.5 * (1 + math.cos(math.pi * min(s - warm, total_steps - warm) / max(1, total_steps - warm)))
-        return sched.LambdaLR(optimizer, factor)
-    return sched.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps + 1, pct_start=config.warmup_fraction)
+    return SCHEDULERS[config.scheduler](config, optimizer, total_steps, full_steps)
+
+
+@contextlib.contextmanager
+def fixed_numerics(config: RunConfig, device: torch.device):
+    """Fix what decides a run's numerics besides its config and data, whatever launched it.
+
+    Sets torch's CPU thread count to ``config.threads`` (a sum split over two threads rounds
+    differently from one: launched with the machine's two threads, ``ablate-lr-growth`` ended at
+    34.7% instead of 58.4%), asks for deterministic algorithms, and restores the process's
+    settings afterwards. Yields a dict recorded with the run: the settings, the CPU's vector
+    instruction set (oneDNN picks kernels by it, so another CPU can round differently), and on a
+    GPU every operation that has no deterministic implementation (torch's warnings).
+    """
+    previous = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
+                torch.is_deterministic_algorithms_warn_only_enabled(), torch.backends.cudnn.benchmark)
+    torch.set_num_threads(config.threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    record: dict[str, Any] = {"torch_threads": torch.get_num_threads(), "deterministic_algorithms": True,
+                              "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    if device.type == "cuda":
+        record["cudnn_deterministic"] = torch.backends.cudnn.deterministic = True
+    nondeterministic: set[str] = set()
+    show = warnings.showwarning
+
+    def note(message, category, filename, lineno, file=None, line=None):
+        """Keep torch's "no deterministic implementation" warnings for the record; show the rest."""
+        if "does not have a deterministic implementation" in str(message):
+            nondeterministic.add(str(message).split(".")[0])
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():  # the filters in force stay; only how warnings are shown changes
+        warnings.showwarning = note
+        try:
+            yield record
+        finally:
+            torch.set_num_threads(previous[0])
+            torch.use_deterministic_algorithms(previous[1], warn_only=previous[2])
+            torch.backends.cudnn.benchmark = previous[3]
+            record["nondeterministic_ops"] = sorted(nondeterministic)
+
+
+def shifted_views(x: torch.Tensor, pixels: int = 2) -> list[torch.Tensor]:
+    """``x`` and four copies shifted by ``pixels`` up, down, left and right (edges repeated):
+    label-preserving views for test-time augmentation (flips are not: they turn a 2 into
+    something else)."""
+    padded = torch.nn.functional.pad(x, (pixels,) * 4, mode="replicate")
+    h, w = x.shape[-2:]
+    views = [x]
+    for dy, dx in ((-pixels, 0), (pixels, 0), (0, -pixels), (0, pixels)):
+        views.append(padded[..., pixels + dy:pixels + dy + h, pixels + dx:pixels + dx + w])
+    return views
+
+
+def _logits_plain(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return model(x)
+
+
+def _logits_shift(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Mean of the logits of the image and its four 2-pixel shifts."""
+    return torch.stack([model(v) for v in shifted_views(x)]).mean(dim=0)
+
+
+# Test-time augmentation, one function per kind.
+EVAL_VIEWS = {"none": _logits_plain, "shift": _logits_shift}
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, batches, num_classes: int = 10) -> tuple[float, float, torch.Tensor]:
+def evaluate(model: nn.Module, batches, num_classes: int = 10, tta: str = "none") -> tuple[float, float, torch.Tensor]:
     """Mean loss and accuracy over all batches (weighted by batch size, as ``eval_dataset``),
-    and the confusion matrix ``[true, predicted]``."""
+    and the confusion matrix ``[true, predicted]``; ``tta`` names the views averaged per image."""
+    logits_of = EVAL_VIEWS[tta]
     total_loss, correct, count = 0.0, 0, 0
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
     for x, y in batches:
         device = next(model.parameters()).device
         x, y = x.to(device), y.to(device)
-        logits = model(x)
+        logits = logits_of(model, x)
         total_loss += F.cross_entropy(logits, y, reduction="sum").item()
         pred = logits.argmax(dim=1)
         correct += (pred == y).sum().item()
@@ -132,7 +257,7 @@ def evaluate(model: nn.Module, batches, num_classes: int = 10) -> tuple[float, f
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
-    out = {"python": platform.python_version(), "torch_threads": str(torch.get_num_threads())}
+    out = {"python": platform.python_version()}
     for pkg in ("torch", "torchvision", "numpy", "cockpit-for-pytorch", "backpack-for-pytorch"):
         try:
             out[pkg] = version(pkg)
@@ -159,6 +284,15 @@ def train(config: RunConfig, profile: Profile | None = None, pools: Pools | None
     profile = profile or active_profile()
     pools = pools or load_pools(profile)
     device = resolve_device(config.device)
+    with fixed_numerics(config, device) as numerics:
+        result = _train(config, profile, pools, device, progress, keep_model)
+    result.meta["numerics"] = numerics
+    return result
+
+
+def _train(config: RunConfig, profile: Profile, pools: Pools, device: torch.device,
+           progress: Callable[[int, int, dict], None] | None, keep_model: bool) -> RunResult:
+    """The loop itself, top to bottom (:func:`train` fixes the numerics around it)."""
     started = time.time()
 
     # --- seeds: the notebook's set_seeds() ---
@@ -177,7 +311,7 @@ def train(config: RunConfig, profile: Profile | None = None, pools: Pools | None
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     instruments.attach(model)
-    loss_fn = instruments.extend(nn.CrossEntropyLoss())
+    loss_fn = instruments.extend(nn.CrossEntropyLoss(label_smoothing=config.label_smoothing))
     per_example_loss_fn = instruments.extend(nn.CrossEntropyLoss(reduction="none"))
 
     # --- optimizer and schedule ---
@@ -185,7 +319,7 @@ def train(config: RunConfig, profile: Profile | None = None, pools: Pools | None
     steps_per_epoch = len(batches["train"])
     total_steps = epochs * steps_per_epoch
     full_steps = profile.full_steps(config.epochs, config.batch_size)
-    optimizer = build_optimizer(config, model.parameters())
+    optimizer = build_optimizer(config, model)
     scheduler = build_scheduler(config, optimizer, total_steps, full_steps)
 
     steps: list[dict] = []
@@ -232,7 +366,7 @@ def train(config: RunConfig, profile: Profile | None = None, pools: Pools | None
         for split in ("train", "validation", "test"):
             key = "train_eval" if split == "train" else split
             if key in batches:
-                row[f"{split}_loss"], row[f"{split}_accuracy"], conf = evaluate(model, batches[key])
+                row[f"{split}_loss"], row[f"{split}_accuracy"], conf = evaluate(model, batches[key], tta=config.tta)
                 if split == "test":
                     confusion = conf.tolist()
             else:
@@ -244,6 +378,11 @@ def train(config: RunConfig, profile: Profile | None = None, pools: Pools | None
         epoch_rows.append(row)
         last = row
         instruments.log(step, epoch + 1, row, optimizer.param_groups[0]["lr"])
+        # A finite last loss does not make a sound model: the last update can still leave
+        # non-finite weights, which only the evaluation shows.
+        if any(v is not None and not math.isfinite(v) for k, v in row.items() if k.endswith(("_loss", "_accuracy"))):
+            diverged_at = step
+            break
 
     meta = {
         "n_params": count_parameters(model),

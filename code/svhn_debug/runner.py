@@ -1,0 +1,498 @@
+"""Computing and finding runs: cache lookups that follow the code a run executed, training on a
+miss, the state of every registered run, and executors that run many at once.
+
+Reading is separate from computing: :func:`results` and :func:`result` only read the cache and
+raise :class:`MissingRun` (naming the run and the command that computes it); :func:`compute` and
+:func:`execute` train. The book's experiments are :data:`svhn_debug.logbook.BOOK`; every function
+taking a ``registry`` uses that one when given none.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import functools
+import multiprocessing
+import os
+import sys
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from . import cache
+from .config import RunConfig
+from .executed_code import ExecutedCode, SourceIndex, not_a_result
+from .profiles import Profile, active_profile, get_profile
+from .registry import Experiment, Registry
+
+EXECUTORS = ("local", "slurm", "submitit-local")
+
+
+def book() -> Registry:
+    """The book's experiments (:mod:`svhn_debug.logbook`)."""
+    from . import logbook
+
+    return logbook.BOOK
+
+
+def get(name: str, registry: Registry | None = None) -> Experiment:
+    """Experiment ``name`` of ``registry`` (the book's by default)."""
+    return (registry or book()).get(name)
+
+
+class MissingRun(LookupError):
+    """A run that reporting needs is not in the cache (reporting never trains)."""
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+# --------------------------------------------------------------------------- data
+
+
+@functools.lru_cache(maxsize=4)
+def _pools(profile: Profile, source: str):
+    from .data import load_pools
+
+    return load_pools(profile, source)
+
+
+def pools(profile: Profile | None = None):
+    """The data pools of the active profile and data source (loaded once per process)."""
+    from .data import data_source
+
+    return _pools(profile or active_profile(), data_source())
+
+
+def batches_of(name: str, profile: Profile | None = None, registry: Registry | None = None) -> dict:
+    """Splits and batch sources exactly as experiment ``name`` sees them (on the CPU).
+
+    Returns:
+        ``{"splits": {split: Split}, "batches": {split: batch source}}``; the training
+        evaluation source is under ``batches["train_eval"]``.
+    """
+    import torch
+
+    from .data import build_batches, make_splits
+
+    profile = profile or active_profile()
+    cfg = get(name, registry).config
+    splits = make_splits(pools(profile), profile, cfg)
+    return {"splits": splits, "batches": build_batches(splits, cfg, torch.device("cpu"))}
+
+
+def _fingerprint(profile: Profile) -> str:
+    from .data import data_fingerprint
+
+    return data_fingerprint(profile)
+
+
+# --------------------------------------------------------------------------- lookups
+
+
+@dataclass
+class Lookup:
+    """Where one run stands in the cache.
+
+    ``state`` is ``cached`` (an entry whose recorded code is unchanged), ``stale`` (entries
+    exist, but the code they executed, or the run's configuration, profile or data, changed),
+    ``missing`` or ``corrupt``; ``reasons`` says what changed or what is damaged.
+    """
+
+    state: str
+    key: str
+    folder: Path | None = None
+    reasons: list[str] = field(default_factory=list)
+    result: Any = None
+    meta: dict | None = None
+
+
+def _what_differs(old: dict, new: dict) -> list[str]:
+    """The parts of two key-part dicts that differ, in words."""
+    out = []
+    if old.get("format") != new.get("format"):
+        out.append(f"cache format {old.get('format')} -> {new.get('format')}")
+    changed = sorted(k for k in set(old.get("config", {})) | set(new["config"])
+                     if k != "seed" and old.get("config", {}).get(k) != new["config"].get(k))
+    if changed:
+        out.append("configuration: " + ", ".join(
+            f"{k} {old.get('config', {}).get(k)!r} -> {new['config'].get(k)!r}" for k in changed))
+    if old.get("profile") != new["profile"]:
+        out.append("profile " + ", ".join(k for k in new["profile"] if old.get("profile", {}).get(k) != new["profile"][k]))
+    if old.get("data") != new["data"]:
+        out.append(f"data {old.get('data')} -> {new['data']}")
+    return out
+
+
+def lookup(config: RunConfig, profile: Profile, fingerprint: str, name: str | None = None,
+           index: SourceIndex | None = None, known: list[dict] | None = None, load: bool = True) -> Lookup:
+    """Find ``config``'s run in the cache, checking the code it executed against ``index``.
+
+    Args:
+        config, profile, fingerprint: What the run is (its seed is in ``config``).
+        name: Its experiment; an entry of the same name and seed under another key explains a
+            ``stale`` state (what differs). Without it, no such search.
+        index: The source to check recorded code against (the package as it is now by default).
+        known: :func:`cache.entries` of the profile, when the caller already has them.
+        load: Load (and checksum) the cached result; ``False`` only reads its metadata.
+    """
+    parts = cache.key_parts(config, profile, fingerprint)
+    key = cache.cache_key(parts)
+    index = index or SourceIndex()
+    stale_reasons: list[str] = []
+    corrupt: tuple[Path, str] | None = None
+    for folder in cache.candidates(profile, key):
+        try:
+            meta = cache.read_meta(folder)
+        except cache.CorruptEntry as err:
+            corrupt = corrupt or (folder, str(err))
+            continue
+        changed = index.changed(meta["executed_code"])
+        if changed:
+            stale_reasons = stale_reasons or [f"code changed: {', '.join(changed)}"]
+            continue
+        try:
+            hit = cache.load(folder) if load else None
+        except cache.CorruptEntry as err:
+            return Lookup("corrupt", key, folder, [str(err)], meta=meta)
+        return Lookup("cached", key, folder, [], hit, meta)
+    if corrupt:
+        return Lookup("corrupt", key, corrupt[0], [corrupt[1]])
+    if stale_reasons:
+        return Lookup("stale", key, None, stale_reasons)
+    if name is not None:
+        source = fingerprint.split(":")[0]  # entries of another data source are not this run's past
+        same = [m for m in (known if known is not None else cache.entries(profile))
+                if m.get("name") == name and m.get("seed") == config.seed
+                and str(m.get("key_parts", {}).get("data", "")).split(":")[0] == source]
+        if same:
+            newest = max(same, key=lambda m: m.get("finished_at", ""))
+            return Lookup("stale", key, None, _what_differs(newest.get("key_parts", {}), parts) or ["key changed"],
+                          meta=newest)
+    return Lookup("missing", key)
+
+
+# --------------------------------------------------------------------------- computing one run
+
+
+@not_a_result
+def _progress_bar(label: str):
+    from tqdm.auto import tqdm
+
+    state: dict[str, Any] = {}
+
+    def update(step: int, total: int, last: dict) -> None:
+        if "bar" not in state:
+            state["bar"] = tqdm(total=total, desc=label, unit="step", leave=False, file=sys.stderr,
+                                mininterval=1.0 if sys.stderr.isatty() else 30.0)
+        bar = state["bar"]
+        bar.update(step - bar.n)
+        if last.get("validation_accuracy") is not None:
+            bar.set_postfix(val_acc=f"{last['validation_accuracy']:.3f}", refresh=False)
+        if step == total:
+            bar.close()
+    return update, state
+
+
+def run_config(config: RunConfig, name: str, profile: Profile | None = None, force: bool = False,
+               progress: bool = True, pools=None):
+    """Result of ``config``: from the cache, or trained (and cached) when missing, stale,
+    corrupt or ``force``d. With ``force`` the cached entry stays until the new one is saved."""
+    from .training import train
+
+    profile = profile or active_profile()
+    fingerprint = pools.fingerprint if pools is not None else _fingerprint(profile)
+    found = lookup(config, profile, fingerprint, load=not force)
+    if found.state == "cached" and not force:
+        return found.result
+    if found.state == "corrupt":
+        warnings.warn(f"corrupt cache entry, recomputing: {'; '.join(found.reasons)}", stacklevel=2)
+        if found.folder is not None:
+            cache.discard(found.folder)
+    cache.check_writable(profile)  # before training, not after: a result that cannot be saved is lost
+    if pools is None:
+        from .data import data_source
+
+        pools = _pools(profile, data_source())
+    update, state = _progress_bar(f"{name} (seed {config.seed})") if progress else (None, {})
+    try:
+        with ExecutedCode() as executed:
+            result = train(config, profile, pools, progress=update)
+    finally:
+        if "bar" in state:
+            state["bar"].close()
+    parts = cache.key_parts(config, profile, fingerprint)
+    folder = cache.save(result, parts, executed.record, name, profile, replace=force)
+    return cache.load(folder)
+
+
+def compute(name: str, profile: Profile | None = None, force: bool = False, progress: bool = True,
+            registry: Registry | None = None) -> list:
+    """Every seed of experiment ``name``, computing what the cache lacks, one after the other."""
+    exp = get(name, registry)
+    return [run_config(cfg, name, profile, force, progress) for cfg in exp.seed_configs()]
+
+
+# --------------------------------------------------------------------------- reading (never trains)
+
+
+def results(name: str, profile: Profile | None = None, registry: Registry | None = None) -> list:
+    """The cached result of every seed of ``name``; never trains.
+
+    Raises:
+        MissingRun: a seed is not cached (missing, stale or corrupt); the message names it,
+            says why, and gives the command that computes it.
+    """
+    profile = profile or active_profile()
+    exp = get(name, registry)
+    fingerprint = _fingerprint(profile)
+    index = SourceIndex()
+    out = []
+    for cfg in exp.seed_configs():
+        found = lookup(cfg, profile, fingerprint, name, index)
+        if found.state != "cached":
+            why = f" ({'; '.join(found.reasons)})" if found.reasons else ""
+            raise MissingRun(f"run {name} (seed {cfg.seed}) is {found.state} in the {profile.name} cache{why}; "
+                             f"compute it with `python -m svhn_debug run {name}`")
+        out.append(found.result)
+    return out
+
+
+def result(name: str, profile: Profile | None = None, registry: Registry | None = None):
+    """The first seed's cached result of ``name`` (see :func:`results`)."""
+    return results(name, profile, registry)[0]
+
+
+def status(profile: Profile | None = None, registry: Registry | None = None) -> list[dict[str, Any]]:
+    """For every registered run of ``registry``: name, seed, state, why, key, entry folder and
+    the seconds it took when it was computed (``None`` unless cached)."""
+    profile = profile or active_profile()
+    fingerprint = _fingerprint(profile)
+    index = SourceIndex()
+    known = cache.entries(profile)
+    rows = []
+    for exp in (registry or book()):
+        for cfg in exp.seed_configs():
+            found = lookup(cfg, profile, fingerprint, exp.name, index, known, load=False)
+            if found.state == "cached":
+                try:
+                    cache.verify(found.folder)
+                except cache.CorruptEntry as err:
+                    found = Lookup("corrupt", found.key, found.folder, [str(err)])
+            seconds = found.meta.get("seconds") if found.meta else None
+            rows.append({"name": exp.name, "seed": cfg.seed, "state": found.state, "reasons": found.reasons,
+                         "key": found.key, "folder": found.folder.name if found.folder else None,
+                         "seconds": seconds if found.state == "cached" else None,
+                         "estimate_seconds": seconds})
+    return rows
+
+
+def referenced_entries(profile: Profile | None = None, registry: Registry | None = None) -> set[str]:
+    """Entry folders the registered runs use now (the rest may be pruned)."""
+    return {row["folder"] for row in status(profile, registry) if row["folder"]}
+
+
+# --------------------------------------------------------------------------- many runs at once
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run to compute, with everything a worker on another machine needs to find its data
+    and write into the same cache."""
+
+    name: str
+    config: RunConfig
+    profile: str
+    data_source: str
+    cache_dir: str
+    data_dir: str
+    force: bool = False
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """Compute one :class:`Job` in this process (what every executor calls); a summary back."""
+    os.environ.update({"SVHN_DEBUG_CACHE": job.cache_dir, "SVHN_DEBUG_DATA": job.data_source,
+                       "SVHN_DEBUG_DATA_DIR": job.data_dir, "SVHN_DEBUG_PROFILE": job.profile})
+    res = run_config(job.config, job.name, get_profile(job.profile), force=job.force, progress=False,
+                     pools=_pools(get_profile(job.profile), job.data_source))
+    return {"test_accuracy": res.final("test_accuracy"), "diverged_at": res.diverged_at,
+            "seconds": res.meta.get("seconds"), "folder": Path(res.meta["cache_dir"]).name}
+
+
+def default_jobs(threads_per_run: int = 1) -> int:
+    """Runs at once that the cores this process may use allow, each with its fixed threads."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, threads_per_run))
+
+
+def plan_jobs(names: list[str], profile: Profile | None = None, force: bool = False,
+              registry: Registry | None = None) -> list[Job]:
+    """The runs of ``names`` that need computing (all of them with ``force``), one job per
+    distinct run (experiments with equal configurations share one), longest expected first."""
+    from .data import data_dir, data_source
+
+    profile = profile or active_profile()
+    fingerprint = _fingerprint(profile)
+    index = SourceIndex()
+    known = cache.entries(profile)
+    jobs: dict[str, tuple[float, Job]] = {}
+    for name in names:
+        for cfg in get(name, registry).seed_configs():
+            found = lookup(cfg, profile, fingerprint, name, index, known, load=False)
+            if found.state == "cached" and not force or found.key in jobs:
+                continue
+            estimate = (found.meta or {}).get("seconds") or float("inf")  # unknown cost: start early
+            jobs[found.key] = (estimate, Job(name, cfg, profile.name, data_source(), str(cache.cache_root()),
+                                             str(data_dir()), force))
+    return [job for _, job in sorted(jobs.values(), key=lambda item: -item[0])]
+
+
+@dataclass
+class Outcome:
+    """What became of one job: its summary, or the error that stopped it."""
+
+    job: Job
+    summary: dict | None = None
+    error: str | None = None
+
+
+@not_a_result
+def _report_progress(done: int, running: int, left: int, outcome: Outcome | None, started: float) -> None:
+    head = f"[{done} done, {running} running, {left} left, {time.time() - started:.0f} s]"
+    if outcome is None:
+        print(head, file=sys.stderr, flush=True)
+        return
+    job = outcome.job
+    if outcome.error:
+        print(f"{head} FAILED {job.name} (seed {job.config.seed}): {outcome.error.strip().splitlines()[-1]}",
+              file=sys.stderr, flush=True)
+    else:
+        s = outcome.summary
+        acc = "n/a" if s["test_accuracy"] is None else f"{100 * s['test_accuracy']:.1f}%"
+        div = f", diverged at step {s['diverged_at']}" if s["diverged_at"] is not None else ""
+        print(f"{head} {job.name} (seed {job.config.seed}): test {acc}{div} in {s['seconds']:.0f} s",
+              file=sys.stderr, flush=True)
+
+
+def execute(jobs: list[Job], n_jobs: int | None = None, executor: str = "local",
+            slurm: dict[str, Any] | None = None, report: Callable = _report_progress) -> list[Outcome]:
+    """Compute ``jobs`` on ``executor``, at most ``n_jobs`` at a time; a failing job does not
+    stop the others (its error is in its :class:`Outcome`).
+
+    Args:
+        jobs: From :func:`plan_jobs`.
+        n_jobs: Runs at once (default: :func:`default_jobs`). With the local executor and one
+            job, runs happen in this process with a progress bar per run.
+        executor: ``local`` (a process pool), ``slurm`` (a Slurm cluster through submitit) or
+            ``submitit-local`` (submitit's local executor: the Slurm path, without Slurm).
+        slurm: Options for submitit's ``update_parameters`` (``slurm_partition``,
+            ``timeout_min``, ...).
+        report: Called as ``report(done, running, left, outcome, started)``.
+
+    Every executor writes into the same content-addressed cache; entries are written atomically,
+    so runs of one key racing each other leave one complete entry.
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    if not jobs:
+        return []
+    for profile in {job.profile for job in jobs}:
+        cache.check_writable(get_profile(profile))
+    n_jobs = n_jobs or default_jobs(max(job.config.threads for job in jobs))
+    if n_jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {n_jobs}")
+    started = time.time()
+    if executor == "local" and n_jobs == 1:
+        return _execute_here(jobs, report, started)
+    if executor == "local":
+        return _execute_pool(jobs, n_jobs, report, started)
+    return _execute_submitit(jobs, n_jobs, executor, slurm or {}, report, started)
+
+
+def _execute_here(jobs: list[Job], report: Callable, started: float) -> list[Outcome]:
+    outcomes = []
+    for i, job in enumerate(jobs):
+        report(i, 1, len(jobs) - i - 1, None, started)
+        try:
+            res = run_config(job.config, job.name, get_profile(job.profile), force=job.force,
+                             pools=_pools(get_profile(job.profile), job.data_source))
+            outcome = Outcome(job, {"test_accuracy": res.final("test_accuracy"), "diverged_at": res.diverged_at,
+                                    "seconds": res.meta.get("seconds"), "folder": Path(res.meta["cache_dir"]).name})
+        except KeyboardInterrupt:
+            raise
+        except Exception:  # noqa: BLE001 (reported with the run's name at the end)
+            outcome = Outcome(job, error=traceback.format_exc())
+        outcomes.append(outcome)
+        report(i + 1, 0, len(jobs) - i - 1, outcome, started)
+    return outcomes
+
+
+def _execute_pool(jobs: list[Job], n_jobs: int, report: Callable, started: float) -> list[Outcome]:
+    # spawn, not fork: a forked copy of a process whose torch already started threads can hang.
+    context = multiprocessing.get_context("spawn")
+    outcomes: list[Outcome] = []
+    with cf.ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
+        futures = {pool.submit(run_job, job): job for job in jobs}
+        pending = set(futures)
+        try:
+            while pending:
+                finished, pending = cf.wait(pending, timeout=60, return_when=cf.FIRST_COMPLETED)
+                for future in finished:
+                    try:
+                        outcome = Outcome(futures[future], future.result())
+                    except Exception:  # noqa: BLE001
+                        outcome = Outcome(futures[future], error=traceback.format_exc())
+                    outcomes.append(outcome)
+                    report(len(outcomes), min(n_jobs, len(pending)), max(0, len(pending) - n_jobs), outcome, started)
+                if not finished:
+                    report(len(outcomes), min(n_jobs, len(pending)), max(0, len(pending) - n_jobs), None, started)
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return outcomes
+
+
+def _execute_submitit(jobs: list[Job], n_jobs: int, executor: str, slurm: dict[str, Any], report: Callable,
+                      started: float) -> list[Outcome]:
+    try:
+        import submitit
+    except ImportError:
+        raise ValueError("the slurm executors need submitit (`pip install -r requirements.txt`)") from None
+    folder = cache.cache_root() / ".submitit" / "%j"
+    if executor == "slurm":
+        ex = submitit.AutoExecutor(folder=folder, cluster="slurm")
+        params = {"timeout_min": 120, "cpus_per_task": max(job.config.threads for job in jobs), "nodes": 1,
+                  "tasks_per_node": 1, **slurm}
+        ex.update_parameters(**params)
+    else:
+        ex = submitit.LocalExecutor(folder=folder)
+        ex.update_parameters(timeout_min=slurm.get("timeout_min", 120))
+    waiting = list(jobs)
+    running: list[tuple[Any, Job]] = []
+    outcomes: list[Outcome] = []
+    try:
+        while waiting or running:
+            while waiting and len(running) < n_jobs:
+                job = waiting.pop(0)
+                running.append((ex.submit(run_job, job), job))
+            still = []
+            for handle, job in running:
+                if not handle.done():
+                    still.append((handle, job))
+                    continue
+                try:
+                    outcome = Outcome(job, handle.result())
+                except Exception as err:  # noqa: BLE001 (submitit's FailedJobError carries the traceback)
+                    outcome = Outcome(job, error=str(err))
+                outcomes.append(outcome)
+                report(len(outcomes), len(still), len(waiting), outcome, started)
+            running = still
+            if running:
+                time.sleep(1.0)
+    except KeyboardInterrupt:
+        for handle, _ in running:
+            handle.cancel(check=False)
+        raise
+    return outcomes

@@ -1,0 +1,107 @@
+"""Running many runs: executors, launch settings that must not change a result, failures,
+and the status report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from svhn_debug import runner
+from svhn_debug.cli import main
+from svhn_debug.training import train
+
+
+def metrics(result) -> list[dict]:
+    """Per-epoch numbers without the timings (the only thing a rerun may change)."""
+    return [{k: v for k, v in row.items() if not k.endswith("_seconds")} for row in result.epochs]
+
+
+@pytest.fixture
+def sensitive(tiny):
+    """Full width in the default layout: with two threads instead of one, its losses differ."""
+    return replace(tiny, width=1.0)
+
+
+def test_the_thread_count_changes_results_so_it_must_be_fixed(sensitive, smoke, pools):
+    one = train(sensitive, smoke, pools)
+    two = train(replace(sensitive, threads=2), smoke, pools)
+    assert one.steps != two.steps  # the control: launch settings would leak into the numbers
+
+
+def test_a_run_ignores_the_threads_of_the_process_that_launches_it(sensitive, smoke, pools):
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone = train(sensitive, smoke, pools)
+        torch.set_num_threads(2)
+        crowded = train(sensitive, smoke, pools)
+        assert torch.get_num_threads() == 2  # restored afterwards
+    finally:
+        torch.set_num_threads(previous)
+    assert alone.steps == crowded.steps and metrics(alone) == metrics(crowded)
+    assert alone.meta["numerics"]["torch_threads"] == 1
+
+
+@pytest.mark.parametrize("executor,jobs", [("local", 2), ("submitit-local", 2)])
+def test_a_rerun_on_an_executor_reproduces_the_cached_metrics_bit_for_bit(register_tiny, smoke, sensitive,
+                                                                           executor, jobs, capsys):
+    register_tiny("a", width=sensitive.width)
+    register_tiny("b", "a", scheduler="warmup_cosine")
+    (first,) = runner.compute("a", smoke, progress=False)
+    assert main(["run", "a", "b", "--force", "--jobs", str(jobs), "--executor", executor]) == 0
+    (again,) = runner.results("a", smoke)
+    assert again.steps == first.steps and metrics(again) == metrics(first) and again.confusion == first.confusion
+    assert again.meta["finished_at"] >= first.meta["finished_at"]
+    assert runner.results("b", smoke)[0].config["scheduler"] == "warmup_cosine"
+    err = capsys.readouterr().err
+    assert "2 run(s) to compute" in err and "[2 done, 0 running, 0 left" in err
+
+
+def test_a_failing_run_does_not_stop_the_others_and_is_named_at_the_end(register_tiny, smoke, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA to make a run fail at its start")
+    register_tiny("good")
+    register_tiny("bad", device="cuda")
+    assert main(["run", "good", "bad", "--jobs", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "1 of 2 run(s) failed" in err and "--- bad (seed 0)" in err and "no CUDA device" in err
+    assert runner.results("good", smoke)[0].final() is not None
+
+
+def test_status_json_lists_every_run_and_the_compute_it_took(register_tiny, smoke, capsys):
+    register_tiny("a", seeds=(0, 1))
+    register_tiny("b", "a", lr=2e-3)
+    runner.compute("a", smoke, progress=False)
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    states = {(r["name"], r["seed"]): r["state"] for r in data["runs"]}
+    assert states == {("a", 0): "cached", ("a", 1): "cached", ("b", 0): "missing"}
+    seconds = [r["seconds"] for r in data["runs"] if r["state"] == "cached"]
+    assert all(s > 0 for s in seconds) and data["compute_seconds"] == pytest.approx(sum(seconds))
+
+
+def test_experiments_with_equal_configurations_are_computed_once(register_tiny, smoke):
+    register_tiny("a")
+    register_tiny("same-as-a", "a", lr=1e-3)  # the parent's value: no change
+    jobs = runner.plan_jobs(["a", "same-as-a"], smoke)
+    assert [job.name for job in jobs] == ["a"]
+
+
+def test_jobs_must_be_positive(register_tiny, capsys):
+    register_tiny("a")
+    assert main(["run", "a", "--jobs", "0"]) == 2
+    assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+def test_importing_the_package_registers_nothing_and_the_mechanism_imports_no_experiments():
+    import subprocess
+    import sys
+
+    code = ("import sys, svhn_debug.runner, svhn_debug.registry, svhn_debug.cache;"
+            "print('svhn_debug.logbook' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
