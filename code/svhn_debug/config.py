@@ -44,6 +44,7 @@ class RunConfig:
     activation: str = "tanh"  # nn.Tanh after every conv and the hidden linear layer
     batchnorm: bool = False  # no normalisation layers
     bn_momentum: float = 0.1  # BatchNorm's running-statistics momentum (torch's default)
+    bn_hidden: bool = True  # with batchnorm: also after the hidden linear layer, not only the convolutions
     width: float = 1.0  # channel multiplier on 32/64/128 conv channels and the 128 hidden units
 
     # --- optimisation ---
@@ -152,8 +153,8 @@ def _choice(name: str) -> Rule:
 
 RULES: dict[str, Rule] = {
     **{name: _choice(name) for name in ALLOWED},
-    **{name: Rule(bool) for name in ("normalize", "batchnorm", "nesterov", "zero_grad", "per_example_losses",
-                                     "restore_train_mode", "channels_last")},
+    **{name: Rule(bool) for name in ("normalize", "batchnorm", "bn_hidden", "nesterov", "zero_grad",
+                                     "per_example_losses", "restore_train_mode", "channels_last")},
     "width": Rule(float, 0, 16, low_open=True),
     "bn_momentum": Rule(float, 0, 1, low_open=True),
     "lr": Rule(float, 0, 1e10, low_open=True),
