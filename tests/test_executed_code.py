@@ -195,3 +195,25 @@ def test_status_through_the_cache_follows_an_edited_copy(register_tiny, smoke, p
     rows = {r["name"]: r for r in runner.status(smoke)}
     assert rows["cosine"]["state"] == "cached"
     assert rows["constant"]["state"] == "stale" and rows["constant"]["reasons"] == ["code changed: training:_constant"]
+
+
+def test_a_run_whose_code_changed_on_disk_while_it_ran_is_refused(tiny, smoke, pools, monkeypatch):
+    real = SourceIndex._source
+
+    def edited_on_disk(self, module):
+        text = real(self, module)
+        return text + "\n# edited while the run was going\n" if self._sources is None and module == "model" else text
+
+    with pytest.raises(executed_code.SourceChanged, match=r"model\.py"):
+        with ExecutedCode():
+            monkeypatch.setattr(SourceIndex, "_source", edited_on_disk)
+            train(tiny, smoke, pools)
+
+
+def test_the_record_is_made_from_the_source_as_imported(tiny, smoke, pools, monkeypatch):
+    monkeypatch.setitem(executed_code.IMPORTED_SOURCES, "model",
+                        executed_code.IMPORTED_SOURCES["model"].replace("kernel_size=3", "kernel_size=5"))
+    with pytest.raises(executed_code.SourceChanged):  # the disk and the imported copy now differ
+        with ExecutedCode() as recorder:
+            train(tiny, smoke, pools)
+    assert recorder.record["model:build_model"] != SourceIndex().hash("model:build_model")

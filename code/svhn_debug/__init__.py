@@ -1,5 +1,6 @@
 """Experiment kit of the SVHN debugging logbook."""
 
+from . import executed_code  # noqa: F401  (first: keeps the source as this process imports it)
 from .config import COLLEAGUE, ConfigError, RunConfig, config_diff
 from .profiles import active_profile, get_profile
 

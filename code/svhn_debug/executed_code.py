@@ -216,6 +216,20 @@ class SourceIndex:
         return SourceIndex(self.root, dict(sources))
 
 
+def _read_sources(root: Path) -> dict[str, str]:
+    return {p.stem: p.read_text() for p in root.glob("*.py")}
+
+
+# The package's source as this process imported it: read when the package is first imported,
+# before any of its other modules. A run's record is made from this copy, and a run whose
+# recorded modules differ on disk at its end (edited while it ran) is refused, not cached.
+IMPORTED_SOURCES = _read_sources(PACKAGE_DIR)
+
+
+class SourceChanged(RuntimeError):
+    """The package's source changed on disk while a run was being recorded."""
+
+
 class ExecutedCode:
     """Context manager recording which package units run inside it.
 
@@ -233,7 +247,8 @@ class ExecutedCode:
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root).resolve() if root else PACKAGE_DIR
-        self.index = SourceIndex(self.root).snapshot()
+        imported = IMPORTED_SOURCES if self.root == PACKAGE_DIR else _read_sources(self.root)
+        self.index = SourceIndex(self.root, dict(imported))
         self.record: dict[str, str] = {}
         self._coverage = None
         self._previous = None
@@ -266,6 +281,9 @@ class ExecutedCode:
                 if unit not in _IGNORED:
                     units.add(unit)
         self.record = {unit: self.index.hash(unit) for unit in sorted(self.closure(units))}
+        on_disk = SourceIndex(self.root)
+        edited = sorted({u.partition(":")[0] for u in self.record
+                         if on_disk._source(u.partition(":")[0]) != self.index._source(u.partition(":")[0])})
         # Coverage's tracer stays attached to the frames that were running when it started and
         # would switch tracing off at their next event: detach it, then restore the previous one.
         frame = sys._getframe()
@@ -274,6 +292,9 @@ class ExecutedCode:
                 frame.f_trace = None
             frame = frame.f_back
         sys.settrace(self._previous)
+        if edited and not exc[0]:
+            raise SourceChanged(f"the package's source changed on disk while this run was recorded "
+                                f"({', '.join(f'{m}.py' for m in edited)}); the run is not cached, start it again")
 
     def closure(self, units: set[str]) -> set[str]:
         """``units`` with the module-level units they depend on (see :meth:`units_to_record`)."""
