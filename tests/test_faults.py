@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from svhn_debug import cache, runner
 from svhn_debug.cli import main
@@ -65,3 +66,56 @@ def test_status_on_a_cache_that_is_a_file_says_so_instead_of_empty(one_experimen
     for command in (["status"], ["show", "tiny"], ["prune"]):
         assert main(command) == 2, command
         assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_real_svhn_files_that_fail_the_checksum_are_called_damaged_not_missing(monkeypatch, tmp_path, smoke):
+    from svhn_debug.data import DataUnavailable, load_svhn
+
+    monkeypatch.setenv("SVHN_DEBUG_DATA_DIR", str(tmp_path))
+    (tmp_path / "svhn").mkdir()
+    (tmp_path / "svhn" / "train_32x32.mat").write_bytes(b"half a download")
+    with pytest.raises(DataUnavailable, match="is there but fails torchvision's checksum"):
+        load_svhn(smoke)
+
+
+def test_a_data_folder_that_is_a_file_is_one_line_not_a_traceback(one_experiment, monkeypatch, tmp_path, capsys):
+    blocker = tmp_path / "data-is-a-file"
+    blocker.write_text("x")
+    monkeypatch.setenv("SVHN_DEBUG_DATA_DIR", str(blocker))
+    runner._pools.cache_clear()  # no pools loaded by earlier tests
+    assert main(["run", "tiny", "--jobs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "\nerror: the data location" in err and "is a file, not a folder" in err and "Traceback" not in err
+
+
+def test_a_truncated_generated_file_is_generated_again(monkeypatch, tmp_path, smoke):
+    from svhn_debug.data import load_synthetic
+
+    monkeypatch.setenv("SVHN_DEBUG_DATA_DIR", str(tmp_path))
+    first = load_synthetic(smoke, progress=False)
+    (train_file,) = tmp_path.glob("synthetic-*/train-*.npz")
+    train_file.write_bytes(train_file.read_bytes()[:5000])
+    with pytest.warns(UserWarning, match="is damaged .* generating it again"):
+        again = load_synthetic(smoke, progress=False)
+    assert torch.equal(again.train_images, first.train_images) and torch.equal(again.train_labels, first.train_labels)
+    assert load_synthetic(smoke, progress=False).train_images.shape == first.train_images.shape  # now intact
+
+
+def test_a_corrupt_entry_is_called_corrupt_by_show_and_noticed_in_one_line_by_run(one_experiment, capsys):
+    assert main(["run", "tiny", "--jobs", "1"]) == 0
+    (entry,) = [p for p in (cache.cache_root() / "smoke").iterdir() if p.is_dir()]
+    (entry / "steps.csv").write_text("step,epoch,loss,lr\n1,1,0.0,0.001\n")
+    capsys.readouterr()
+    assert main(["show", "tiny"]) == 1
+    assert "tiny (seed 0) is corrupt in the smoke cache" in capsys.readouterr().err
+    assert main(["run", "tiny", "--jobs", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: corrupt cache entry, recomputing:" in err and "UserWarning" not in err
+
+
+def test_a_closed_pipe_ends_quietly():
+    import subprocess
+    import sys
+
+    proc = subprocess.run(f"{sys.executable} -m svhn_debug list | head -1", shell=True, capture_output=True, text=True)
+    assert proc.stdout.count("\n") == 1 and "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr

@@ -130,9 +130,24 @@ def check_writable(profile: Profile) -> Path:
     return folder
 
 
+def recover(folder: Path, key: str) -> None:
+    """Finish a replacement that a crash interrupted: an entry moved aside by ``save(...,
+    replace=True)`` goes back into place when no new entry took it; otherwise it is removed."""
+    for aside in folder.glob(f".old.{key}-*"):
+        name = aside.name[len(".old."):].rsplit(".", 1)[0]
+        try:
+            if (aside / "entry").is_dir() and not (folder / name).exists():
+                os.rename(aside / "entry", folder / name)
+            shutil.rmtree(aside)
+        except OSError:
+            pass  # another process is recovering it, or it is still being written
+
+
 def candidates(profile: Profile, key: str) -> list[Path]:
     """Entries of ``key`` (one per version of the code it executed), newest first."""
     folder = profile_folder(profile)
+    if folder:
+        recover(folder, key)
     found = [p for p in folder.glob(f"{key}-*") if p.is_dir()] if folder else []
     return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
@@ -190,14 +205,22 @@ def save(result, parts: dict[str, Any], executed: dict[str, str], name: str, pro
         for fname, data in files.items():
             (tmp / fname).write_bytes(data)
         if replace and target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".old.{key}.", dir=target.parent))
-            os.rename(target, old / "entry")  # the new entry is complete before the old one moves
-        try:
-            os.rename(tmp, target)  # atomic; fails if the target exists
-        except OSError:
-            if not target.exists():
-                raise
-            shutil.rmtree(tmp)  # another process won the race with an identical run
+            old = Path(tempfile.mkdtemp(prefix=f".old.{target.name}.", dir=target.parent))
+            try:
+                os.rename(target, old / "entry")  # the new entry is complete before the old one moves
+            except FileNotFoundError:
+                pass  # another writer moved it first
+        for attempt in range(20):
+            try:
+                os.rename(tmp, target)  # atomic; fails if the target exists
+                break
+            except OSError:
+                if target.exists():
+                    shutil.rmtree(tmp)  # another process won the race with an identical run
+                    break
+                if attempt == 19:
+                    raise
+                # The target vanished between the two calls: another writer is replacing it. Again.
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -205,7 +228,10 @@ def save(result, parts: dict[str, Any], executed: dict[str, str], name: str, pro
             if target.exists():
                 shutil.rmtree(old, ignore_errors=True)
             elif (old / "entry").exists():
-                os.rename(old / "entry", target)  # the new one failed: put the old one back
+                try:
+                    os.rename(old / "entry", target)  # the new one failed: put the old one back
+                except OSError:
+                    pass  # another writer's complete entry took the place meanwhile
                 shutil.rmtree(old, ignore_errors=True)
     return target
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import sys
+import warnings
 
 from . import cache, runner
 from .config import ConfigError
 from .data import DataUnavailable
+from .executed_code import SourceChanged
 from .profiles import active_profile
 from .registry import UnknownExperiment
 
@@ -177,13 +180,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings for a person at a terminal: ``warning: <message>``, no source line."""
+    print(f"warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    show = warnings.showwarning
+    warnings.showwarning = _one_line_warning
     try:
         return args.func(args)
     except (UnknownExperiment, ConfigError, DataUnavailable, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except SourceChanged as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print("interrupted: finished runs are cached, the unfinished one left nothing behind", file=sys.stderr)
+        print("interrupted: finished runs are cached; unfinished ones left nothing behind, "
+              "and a --force run kept the entry it was replacing", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `status | head`: the reader has gone; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    finally:
+        warnings.showwarning = show

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -66,24 +68,60 @@ def _save_atomic(path: Path, **arrays: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def _data_folder(folder: Path) -> Path:
+    """``folder``, created when missing; :class:`DataUnavailable` when it cannot be used."""
+    for path in (data_dir(), folder):
+        if path.exists() and not path.is_dir():
+            raise DataUnavailable(f"the data location {path} is a file, not a folder; move it away or set "
+                                  f"SVHN_DEBUG_DATA_DIR to a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataUnavailable(f"the data folder {folder} cannot be created ({err.strerror or err}); "
+                              f"set SVHN_DEBUG_DATA_DIR to a writable folder") from None
+    return folder
+
+
+def _read_pool(path: Path, count: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The first ``count`` images and labels of a generated file; ``None`` (with a warning)
+    when the file is damaged: it is then generated again."""
+    try:
+        with np.load(path) as npz:
+            images, labels = npz["images"], npz["labels"]
+            if len(images) < count or len(labels) < count or images.shape[1:] != (3, 32, 32):
+                raise ValueError(f"holds {len(images)} images of shape {images.shape[1:]}")
+            return torch.from_numpy(images[:count].copy()), torch.from_numpy(labels[:count].copy())
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        warnings.warn(f"generated data file {path} is damaged ({type(err).__name__}: {err}); generating it again",
+                      stacklevel=3)
+        path.unlink(missing_ok=True)
+        return None
+
+
 def load_synthetic(profile: Profile, progress: bool = True) -> Pools:
-    """The generated pools for ``profile``, generated once into the data folder."""
+    """The generated pools for ``profile``, generated once into the data folder (again when a
+    file is damaged)."""
     fp = synthetic.fingerprint(SYNTHETIC_SEED)
-    folder = data_dir() / f"synthetic-{fp}"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _data_folder(data_dir() / f"synthetic-{fp}")
     arrays = {}
     for split, count in (("train", profile.n_synthetic_train), ("test", profile.n_synthetic_test)):
         # Any prefix of a pool is the same images: reuse a larger file when there is one.
         candidates = sorted((int(p.stem.split("-")[1]), p) for p in folder.glob(f"{split}-*.npz")
                             if p.stem.split("-")[1].isdigit())
-        found = next((p for n, p in candidates if n >= count), None)
-        if found is None:
+        loaded = None
+        for _, path in (c for c in candidates if c[0] >= count):
+            loaded = _read_pool(path, count)
+            if loaded is not None:
+                break
+        if loaded is None:
             images, labels = synthetic.generate(SYNTHETIC_SEED, split, count, progress=progress)
-            found = folder / f"{split}-{count}.npz"
-            _save_atomic(found, images=images, labels=labels)
-        with np.load(found) as npz:
-            arrays[split] = (torch.from_numpy(npz["images"][:count].copy()),
-                             torch.from_numpy(npz["labels"][:count].copy()))
+            try:
+                _save_atomic(folder / f"{split}-{count}.npz", images=images, labels=labels)
+            except OSError as err:
+                raise DataUnavailable(f"the data folder {folder} cannot be written ({err.strerror or err}); "
+                                      f"set SVHN_DEBUG_DATA_DIR to a writable folder") from None
+            loaded = torch.from_numpy(images[:count].copy()), torch.from_numpy(labels[:count].copy())
+        arrays[split] = loaded
     return Pools("synthetic", f"synthetic:{fp}", *arrays["train"], *arrays["test"])
 
 
@@ -91,13 +129,18 @@ def load_svhn(profile: Profile) -> Pools:
     """Real SVHN through torchvision: read from the data folder, downloaded when possible."""
     from torchvision.datasets import SVHN
 
-    root = data_dir() / "svhn"
+    root = _data_folder(data_dir() / "svhn")
     arrays = {}
     for split, count in (("train", profile.n_train + profile.n_validation), ("test", profile.n_test)):
         present = (root / SVHN_FILES[split]).exists()
         try:
             ds = SVHN(root=str(root), split=split, download=not present)
         except Exception as err:  # no network, a proxy, a half-written file...
+            if present:
+                raise DataUnavailable(
+                    f"{root / SVHN_FILES[split]} is there but fails torchvision's checksum (damaged or incomplete). "
+                    f"Delete it and put a complete copy there (http://ufldl.stanford.edu/housenumbers/), "
+                    f"or use the generated data (SVHN_DEBUG_DATA=synthetic).") from None
             raise DataUnavailable(
                 f"SVHN's {split} split is not in {root} and could not be downloaded ({type(err).__name__}). "
                 f"Put {SVHN_FILES[split]} (from http://ufldl.stanford.edu/housenumbers/) into {root}, "

@@ -130,6 +130,9 @@ def lookup(config: RunConfig, profile: Profile, fingerprint: str, name: str | No
            index: SourceIndex | None = None, known: list[dict] | None = None, load: bool = True) -> Lookup:
     """Find ``config``'s run in the cache, checking the code it executed against ``index``.
 
+    A damaged entry is reported as ``corrupt`` only when two reads in a row agree: an entry
+    that another process replaces while it is being read (``run --force``) is read again.
+
     Args:
         config, profile, fingerprint: What the run is (its seed is in ``config``).
         name: Its experiment; an entry of the same name and seed under another key explains a
@@ -138,6 +141,18 @@ def lookup(config: RunConfig, profile: Profile, fingerprint: str, name: str | No
         known: :func:`cache.entries` of the profile, when the caller already has them.
         load: Load (and checksum) the cached result; ``False`` only reads its metadata.
     """
+    previous = None
+    for _ in range(4):
+        found = _lookup_once(config, profile, fingerprint, name, index, known, load)
+        if found.state != "corrupt" or (previous is not None and (previous.folder, previous.reasons)
+                                        == (found.folder, found.reasons)):
+            return found
+        previous = found
+    return found
+
+
+def _lookup_once(config: RunConfig, profile: Profile, fingerprint: str, name: str | None,
+                 index: SourceIndex | None, known: list[dict] | None, load: bool) -> Lookup:
     parts = cache.key_parts(config, profile, fingerprint)
     key = cache.cache_key(parts)
     index = index or SourceIndex()
@@ -210,7 +225,10 @@ def run_config(config: RunConfig, name: str, profile: Profile | None = None, for
     if found.state == "corrupt":
         warnings.warn(f"corrupt cache entry, recomputing: {'; '.join(found.reasons)}", stacklevel=2)
         if found.folder is not None:
-            cache.discard(found.folder)
+            try:
+                cache.verify(found.folder)  # still damaged? (not replaced meanwhile by another process)
+            except cache.CorruptEntry:
+                cache.discard(found.folder)
     cache.check_writable(profile)  # before training, not after: a result that cannot be saved is lost
     if pools is None:
         from .data import data_source
@@ -341,6 +359,11 @@ def plan_jobs(names: list[str], profile: Profile | None = None, force: bool = Fa
     for name in names:
         for cfg in get(name, registry).seed_configs():
             found = lookup(cfg, profile, fingerprint, name, index, known, load=False)
+            if found.state == "cached":
+                try:
+                    cache.verify(found.folder)  # a damaged data file makes it a job (recomputed)
+                except cache.CorruptEntry:
+                    found.state = "corrupt"
             if found.state == "cached" and not force or found.key in jobs:
                 continue
             estimate = (found.meta or {}).get("seconds") or float("inf")  # unknown cost: start early

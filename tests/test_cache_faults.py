@@ -1,0 +1,167 @@
+"""Fault injection for the cache, in the spirit of how trusted stores are tested: a writer that
+dies at any point of a save, every file of an entry damaged in turn, and concurrent writers and
+readers. After each fault the cache holds the old complete entry or the new complete one, never
+a mix, and lookups and ``status`` tell the truth.
+
+The counts (faults injected, entries lost) are printed with ``-s`` and recorded in the README.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from svhn_debug import cache, runner
+from svhn_debug.training import RunResult
+
+EXECUTED = {"training:train": "abc"}
+
+
+class Crash(BaseException):
+    """A writer killed at this point (not an Exception: nothing may catch it)."""
+
+
+def result(tiny, loss: float) -> RunResult:
+    """A small run record whose content says which write it came from."""
+    return RunResult(config=tiny.to_dict(), profile="smoke", seed=tiny.seed,
+                     steps=[{"step": 1, "epoch": 1, "loss": loss, "lr": 1e-3}],
+                     epochs=[{"epoch": 1, "step": 1, "test_loss": loss, "test_accuracy": 0.5}],
+                     confusion=[[1]], diverged_at=None, cockpit={"0": {"loss": loss}} if loss > 1 else None,
+                     meta={"seconds": 1.0, "finished_at": "2026-11-29T00:00:00Z"})
+
+
+def state(smoke, parts) -> tuple[str, float | None]:
+    """What a reader sees: ``("cached", the loss of the entry)`` or ``("missing", None)``."""
+    found = runner.lookup(replace_config(parts), smoke, parts["data"])
+    if found.state == "cached":
+        return "cached", found.result.steps[0]["loss"]
+    return found.state, None
+
+
+def replace_config(parts):
+    from svhn_debug.config import RunConfig
+
+    return RunConfig.from_dict(parts["config"])
+
+
+@pytest.fixture
+def setting(tiny, smoke, monkeypatch):
+    """A lookup that checks recorded code against a fixed index (the record is made up)."""
+    from svhn_debug import executed_code
+
+    monkeypatch.setattr(executed_code.SourceIndex, "changed", lambda self, recorded: [])
+    parts = cache.key_parts(tiny, smoke, "synthetic:test")
+    return tiny, smoke, parts
+
+
+def operations(monkeypatch, fail_at: int, counter: dict) -> None:
+    """Make the ``fail_at``-th file operation of a save, and every later one, crash."""
+    targets = [(os, "rename"), (tempfile, "mkdtemp"), (shutil, "rmtree"), (Path, "write_bytes")]
+    for owner, name in targets:
+        real = getattr(owner, name)
+
+        def wrapped(*args, _real=real, **kwargs):
+            counter["n"] += 1
+            if counter["n"] >= fail_at:
+                raise Crash(f"killed at operation {counter['n']}")
+            return _real(*args, **kwargs)
+        monkeypatch.setattr(owner, name, wrapped)
+
+
+@pytest.mark.parametrize("replace_existing", [False, True], ids=["new-entry", "force-over-old"])
+def test_a_writer_killed_at_any_file_operation_leaves_the_old_or_the_new_entry(setting, monkeypatch,
+                                                                                replace_existing, capsys):
+    tiny, smoke, parts = setting
+    faults = lost = 0
+    for fail_at in range(1, 40):
+        shutil.rmtree(cache.cache_root(), ignore_errors=True)
+        if replace_existing:
+            cache.save(result(tiny, 1.0), parts, EXECUTED, "t", smoke)
+        counter = {"n": 0}
+        with monkeypatch.context() as m:
+            operations(m, fail_at, counter)
+            try:
+                cache.save(result(tiny, 2.0), parts, EXECUTED, "t", smoke, replace=replace_existing)
+                completed = True
+            except Crash:
+                completed = False
+                faults += 1
+        seen = state(smoke, parts)  # a later process looks (and recovers what a crash left aside)
+        allowed = {("cached", 2.0)} | ({("cached", 1.0)} if replace_existing else {("missing", None)})
+        assert seen in allowed, f"fault at operation {fail_at}: {seen}"
+        if replace_existing and seen == ("missing", None):
+            lost += 1
+        if completed:
+            assert seen == ("cached", 2.0)
+            break
+        rows = [p for p in (cache.cache_root() / "smoke").iterdir() if not p.name.startswith(".")]
+        assert len(rows) <= 1  # no half entry under a visible name
+    assert faults >= 8 and lost == 0
+    with capsys.disabled():
+        print(f"\n[cache faults] {'replace' if replace_existing else 'new'}: {faults} crashes injected, "
+              f"{lost} entries lost")
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "delete"])
+def test_every_file_of_an_entry_damaged_in_turn_is_detected(setting, damage):
+    tiny, smoke, parts = setting
+    folder = cache.save(result(tiny, 2.0), parts, EXECUTED, "t", smoke)
+    names = sorted(p.name for p in folder.iterdir())
+    assert {"meta.json", "meta.sha256", "epochs.csv", "steps.csv", "result.json", "cockpit.json.gz"} <= set(names)
+    for name in names:
+        path = folder / name
+        original = path.read_bytes()
+        if damage == "flip":
+            path.write_bytes(original[:-2] + bytes([original[-2] ^ 1]) + original[-1:])
+        elif damage == "truncate":
+            path.write_bytes(original[: len(original) // 2])
+        else:
+            path.unlink()
+        found = runner.lookup(replace_config(parts), smoke, parts["data"])
+        assert found.state == "corrupt", f"{damage} {name}: {found.state}"
+        with pytest.raises(cache.CorruptEntry):
+            cache.verify(folder)
+        path.write_bytes(original)
+        assert state(smoke, parts) == ("cached", 2.0)
+
+
+def test_concurrent_writers_and_readers_see_only_complete_entries(setting):
+    tiny, smoke, parts = setting
+    other = cache.key_parts(replace(tiny, seed=1), smoke, "synthetic:test")
+    cache.save(result(tiny, 1.0), parts, EXECUTED, "t", smoke)
+    problems: list[str] = []
+    stop = threading.Event()
+
+    def writer(parts_, loss, force):
+        try:
+            for _ in range(15):
+                cache.save(result(tiny, loss), parts_, EXECUTED, "t", smoke, replace=force)
+        except Exception as err:  # noqa: BLE001 (a writer must never fail)
+            problems.append(f"writer: {type(err).__name__}: {err}")
+
+    def reader(parts_):
+        while not stop.is_set():
+            seen = state(smoke, parts_)
+            if seen[0] not in ("cached", "missing") or seen[1] not in (None, 1.0, 2.0, 3.0):
+                problems.append(repr(seen))
+
+    readers = [threading.Thread(target=reader, args=(p,)) for p in (parts, other)]
+    writers = [threading.Thread(target=writer, args=a) for a in
+               ((parts, 2.0, True), (parts, 3.0, True), (parts, 2.0, False), (other, 1.0, False), (other, 3.0, True))]
+    for t in readers + writers:
+        t.start()
+    for t in writers:
+        t.join()
+    stop.set()
+    for t in readers:
+        t.join()
+    assert problems == []
+    assert state(smoke, parts)[0] == "cached" and state(smoke, other)[0] == "cached"
+    hidden = [p.name for p in (cache.cache_root() / "smoke").iterdir() if p.name.startswith(".")]
+    assert hidden == []  # no temporary or set-aside folder left behind
