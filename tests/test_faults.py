@@ -119,3 +119,34 @@ def test_a_closed_pipe_ends_quietly():
 
     proc = subprocess.run(f"{sys.executable} -m svhn_debug list | head -1", shell=True, capture_output=True, text=True)
     assert proc.stdout.count("\n") == 1 and "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
+def fake_runs(monkeypatch, values: dict[str, list]) -> None:
+    """``runner.results`` answering made-up runs: a float is a final test and validation
+    accuracy, ``None`` a run that diverged before its first evaluation."""
+    from svhn_debug.training import RunResult
+
+    def results(name, *args, **kwargs):
+        return [RunResult(config={}, profile="smoke", seed=seed, steps=[], confusion=None, cockpit=None,
+                          epochs=[] if v is None else [{"epoch": 1, "test_accuracy": v, "validation_accuracy": v}],
+                          diverged_at=3 if v is None else None) for seed, v in enumerate(values[name])]
+    monkeypatch.setattr(runner, "results", results)
+
+
+def test_a_diverged_seed_is_shown_as_diverged_never_as_a_number(monkeypatch):
+    from svhn_debug import report
+
+    fake_runs(monkeypatch, {"parent": [0.8, 0.81, 0.79], "child": [0.9, None, 0.91]})
+    monkeypatch.setattr(runner, "get", lambda name: type("E", (), {"parent": "parent"})())
+    s = report.stats("child")
+    assert s.diverged == 1 and s.mean is None and s.text() == "diverged (1 of 3 seeds)"
+    assert report.pct(report.final("child")) == "n/a"
+    assert not report.adopted("child")
+    assert report.verdict("child") == "not adopted: `child` diverged (1 of 3 seeds)"
+    assert report.paired_gains("child", "parent") == pytest.approx([0.1, 0.12])
+
+
+def test_show_says_a_run_diverged_before_its_first_evaluation(one_experiment, capsys, monkeypatch):
+    fake_runs(monkeypatch, {"tiny": [None]})
+    assert main(["show", "tiny"]) == 0
+    assert "DIVERGED at step 3, before its first evaluation: no metrics" in capsys.readouterr().out

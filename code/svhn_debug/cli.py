@@ -108,7 +108,11 @@ def _cmd_show(args) -> int:
                                       "epochs": res.epochs}), indent=1, allow_nan=False))
         else:
             print(f"{exp.name} (seed {res.seed}) <- {exp.parent}: {exp.changes_text}")
-            print(res.epochs_df.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+            if res.epochs:
+                print(res.epochs_df.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+            if res.diverged_at is not None:
+                print(f"DIVERGED at step {res.diverged_at}"
+                      + ("" if res.epochs else ", before its first evaluation: no metrics"))
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass
 
@@ -21,8 +22,8 @@ class Inline(str):
 
 
 def pct(x: float | None, digits: int = 1) -> Inline:
-    """``0.8123`` -> ``81.2%``."""
-    return Inline("n/a" if x is None else f"{100 * x:.{digits}f}%")
+    """``0.8123`` -> ``81.2%``; no value (a diverged run): ``n/a``."""
+    return Inline("n/a" if x is None or not math.isfinite(x) else f"{100 * x:.{digits}f}%")
 
 
 def pp(x: float, digits: int = 1) -> Inline:
@@ -51,41 +52,56 @@ def code(text: str) -> Inline:
 
 @dataclass(frozen=True)
 class SeedStats:
-    """A metric over the seeds of one experiment."""
+    """A metric over the seeds of one experiment; ``None`` for a seed whose run diverged (or
+    was never evaluated): such a seed has no number, and neither has the experiment."""
 
-    values: tuple[float, ...]
-
-    @property
-    def mean(self) -> float:
-        return statistics.fmean(self.values)
+    values: tuple[float | None, ...]
 
     @property
-    def low(self) -> float:
-        return min(self.values)
+    def diverged(self) -> int:
+        """Seeds without a value."""
+        return sum(v is None for v in self.values)
 
     @property
-    def high(self) -> float:
-        return max(self.values)
+    def mean(self) -> float | None:
+        return None if self.diverged else statistics.fmean(self.values)
 
     @property
-    def spread(self) -> float:
+    def low(self) -> float | None:
+        return None if self.diverged else min(self.values)
+
+    @property
+    def high(self) -> float | None:
+        return None if self.diverged else max(self.values)
+
+    @property
+    def spread(self) -> float | None:
         """Max minus min over seeds (0 for one seed)."""
-        return self.high - self.low
+        return None if self.diverged else self.high - self.low
 
     def text(self) -> Inline:
+        if self.diverged:
+            return Inline(f"diverged ({self.diverged} of {len(self.values)} seed{'s' if len(self.values) > 1 else ''})")
         if len(self.values) == 1:
             return pct(self.mean)
         return Inline(f"{100 * self.mean:.1f}% (seeds: {100 * self.low:.1f}-{100 * self.high:.1f}%)")
 
 
+def _value(run, metric: str, how: str) -> float | None:
+    """``metric`` of one run, ``None`` when it diverged or was never evaluated."""
+    if run.diverged_at is not None:
+        return None
+    value = getattr(run, how)(metric)
+    return value if value is not None and math.isfinite(value) else None
+
+
 def stats(name: str, metric: str = "test_accuracy", how: str = "final") -> SeedStats:
     """``metric`` of experiment ``name`` over its seeds, at the last epoch (or the best epoch)."""
-    runs = runner.results(name)
-    return SeedStats(tuple(getattr(r, how)(metric) for r in runs))
+    return SeedStats(tuple(_value(r, metric, how) for r in runner.results(name)))
 
 
-def final(name: str, metric: str = "test_accuracy") -> float:
-    """``metric`` at the last epoch, mean over the experiment's seeds."""
+def final(name: str, metric: str = "test_accuracy") -> float | None:
+    """``metric`` at the last epoch, mean over the experiment's seeds (``None``: diverged)."""
     return stats(name, metric).mean
 
 
@@ -250,7 +266,8 @@ def bug_table() -> str:
     rows = []
     for b in BUGS:
         rows.append({"bug: cause → fix": f"**{b['bug']}**: {b['cause']} → {b['fix']}", "how it showed": b["symptom"],
-                     "fixed": f"{100 * final(b['fixed']):.1f}%", "bug put back": f"{100 * final(b['broken']):.1f}%",
+                     "fixed": stats(b["fixed"]).text() if stats(b["fixed"]).diverged else pct(final(b["fixed"])),
+                     "bug put back": stats(b["broken"]).text() if stats(b["broken"]).diverged else pct(final(b["broken"])),
                      "ablation": f"`{b['broken']}`"})
     return markdown_table(rows, align="llrrl", widths=[42, 22, 9, 11, 16])
 
@@ -296,9 +313,11 @@ def cockpit_share(name: str, quantity: str, above: float) -> float:
 
 def adopted(name: str, against: str | None = None, metric: str = "validation_accuracy") -> bool:
     """The adoption rule: the mean gain over ``against`` (default: the parent) exceeds the larger
-    of the two seed spreads."""
+    of the two seed spreads; a change whose runs diverged is never adopted."""
     ref = against or runner.get(name).parent
     child, parent = stats(name, metric), stats(ref, metric)
+    if child.diverged or parent.diverged:
+        return False
     return child.mean - parent.mean > max(child.spread, parent.spread)
 
 
@@ -306,6 +325,9 @@ def verdict(name: str, against: str | None = None, metric: str = "validation_acc
     """One sentence applying the adoption rule to ``name`` against ``against`` (default: parent)."""
     ref = against or runner.get(name).parent
     child, parent = stats(name, metric), stats(ref, metric)
+    if child.diverged or parent.diverged:
+        which = name if child.diverged else ref
+        return Inline(f"not adopted: `{which}` {(child if child.diverged else parent).text()}")
     gain, spread = child.mean - parent.mean, max(child.spread, parent.spread)
     if gain <= 0:
         return Inline(f"not adopted: {100 * -gain:.1f} points of validation accuracy below `{ref}`")
@@ -317,6 +339,6 @@ def verdict(name: str, against: str | None = None, metric: str = "validation_acc
 def paired_gains(name: str, against: str, metric: str = "validation_accuracy") -> list[float]:
     """Per-seed gains of ``name`` over ``against`` for the seeds both ran (same seed, same
     initialisation and data order at the start)."""
-    a = {r.seed: r.final(metric) for r in runner.results(name)}
-    b = {r.seed: r.final(metric) for r in runner.results(against)}
-    return [a[k] - b[k] for k in sorted(a) if k in b]
+    a = {r.seed: _value(r, metric, "final") for r in runner.results(name)}
+    b = {r.seed: _value(r, metric, "final") for r in runner.results(against)}
+    return [a[k] - b[k] for k in sorted(a) if k in b and a[k] is not None and b[k] is not None]
