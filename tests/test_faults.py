@@ -127,7 +127,7 @@ def fake_runs(monkeypatch, values: dict[str, list]) -> None:
     from svhn_debug.training import RunResult
 
     def results(name, *args, **kwargs):
-        return [RunResult(config={}, profile="smoke", seed=seed, steps=[], confusion=None, cockpit=None,
+        return [RunResult(config={}, profile="smoke", seed=seed, steps=[], confusion=None, cockpit=None, meta={"seconds": 2.0},
                           epochs=[] if v is None else [{"epoch": 1, "test_accuracy": v, "validation_accuracy": v}],
                           diverged_at=3 if v is None else None) for seed, v in enumerate(values[name])]
     monkeypatch.setattr(runner, "results", results)
@@ -150,3 +150,18 @@ def test_show_says_a_run_diverged_before_its_first_evaluation(one_experiment, ca
     fake_runs(monkeypatch, {"tiny": [None]})
     assert main(["show", "tiny"]) == 0
     assert "DIVERGED at step 3, before its first evaluation: no metrics" in capsys.readouterr().out
+
+
+def test_tables_and_plots_of_a_run_that_diverged_before_its_first_evaluation(monkeypatch):
+    from svhn_debug import plots, report
+
+    fake_runs(monkeypatch, {"broken": [None], "fine": [0.8]})
+    monkeypatch.setattr(runner, "result", lambda name: runner.results(name)[0])
+    table = report.best_vs_final_table(["broken", "fine"])
+    assert "diverged at step 3" in table and "80.0%" in table
+    assert "| diverged | diverged | 2 |" in report.timing_table(["broken"])
+    fig = plots.compare({"broken": runner.results("broken"), "fine": runner.results("fine")}, metric="test_accuracy")
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["broken, DIVERGED on 1", "fine"]
+    texts = [t.get_text() for ax in plots.learning_curves(runner.results("broken")[0]).axes for t in ax.texts]
+    assert texts == ["DIVERGED at step 3"] * 2

@@ -45,6 +45,10 @@ def learning_curves(result, title: str = "") -> plt.Figure:
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1))
     ax_acc.axhline(0.1, color="grey", lw=0.8, ls="-.", label="chance (10 classes)")
     ax_acc.legend(fontsize=7)
+    if result.diverged_at is not None:  # a diverged run is marked as such, not left as a number
+        for ax in (ax_loss, ax_acc):
+            ax.text(0.5, 0.5, f"DIVERGED at step {result.diverged_at}", transform=ax.transAxes, ha="center",
+                    color="crimson", fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -56,11 +60,16 @@ def compare(results, metric: str = "validation_accuracy", ylabel: str | None = N
     """One line per experiment over epochs; several seeds are drawn as mean and min-max band."""
     fig, ax = plt.subplots(figsize=(7, 3.2))
     for label, runs in _runs(results).items():
-        frames = [r.epochs_df for r in runs]
+        diverged = sum(r.diverged_at is not None for r in runs)
+        label += (f" ({len(runs)} seeds)" if len(runs) > 1 else "") + (f", DIVERGED on {diverged}" if diverged else "")
+        frames = [r.epochs_df for r in runs if r.diverged_at is None]
+        if not frames:  # every seed diverged: a legend entry, no line
+            ax.plot([], [], color="crimson", ls=":", label=label)
+            continue
         x = frames[0]["epoch"].to_numpy()
         ys = np.array([f[metric].to_numpy(dtype=float)[: len(x)] for f in frames])
-        line, = ax.plot(x, ys.mean(axis=0), marker="o", ms=3, label=label + (f" ({len(runs)} seeds)" if len(runs) > 1 else ""))
-        if len(runs) > 1:
+        line, = ax.plot(x, ys.mean(axis=0), marker="o", ms=3, label=label)
+        if len(frames) > 1:
             ax.fill_between(x, ys.min(axis=0), ys.max(axis=0), color=line.get_color(), alpha=0.2)
     ax.set(xlabel="epoch", ylabel=ylabel or metric.replace("_", " "))
     if ylim:

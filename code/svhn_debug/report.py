@@ -175,6 +175,10 @@ def timing_table(names: list[str]) -> str:
     rows = []
     for name in names:
         df = runner.result(name).epochs_df
+        if df.empty:
+            rows.append({"experiment": f"`{name}`", "training s/epoch": "diverged", "evaluation s/epoch": "diverged",
+                         "whole run (s)": f"{runner.result(name).meta['seconds']:.0f}"})
+            continue
         rows.append({"experiment": f"`{name}`", "training s/epoch": f"{df['train_seconds'].mean():.1f}",
                      "evaluation s/epoch": f"{df['eval_seconds'].mean():.1f}",
                      "whole run (s)": f"{runner.result(name).meta['seconds']:.0f}"})
@@ -232,7 +236,13 @@ def best_vs_final_table(names: list[str]) -> str:
     numbers: the final epoch, and the test accuracy at the epoch with the best validation score."""
     rows = []
     for name in names:
-        df = runner.result(name).epochs_df
+        run = runner.result(name)
+        df = run.epochs_df
+        if run.diverged_at is not None:
+            cell = f"diverged at step {run.diverged_at}"
+            rows.append({"experiment": f"`{name}`", "best test (notebook)": cell, "test at best validation": cell,
+                         "test at last epoch": cell})
+            continue
         at_best_val = df.loc[df["validation_accuracy"].idxmax(), "test_accuracy"]
         rows.append({"experiment": f"`{name}`", "best test (notebook)": pct(df["test_accuracy"].max()),
                      "test at best validation": pct(at_best_val), "test at last epoch": pct(df["test_accuracy"].iloc[-1])})
@@ -240,9 +250,9 @@ def best_vs_final_table(names: list[str]) -> str:
 
 
 def cache_summary() -> dict:
-    """Entries and size of the active profile's cache, and what their recorded code covers:
-    the distinct functions and modules the runs executed, and the fewest and most functions
-    one run executed."""
+    """Entries and size of the active profile's cache, the registered runs and how many are
+    cached, the compute they took, and what their recorded code covers: the distinct functions
+    and modules the runs executed, and the fewest and most functions one run executed."""
     from . import cache
     from .profiles import active_profile
 
@@ -252,7 +262,11 @@ def cache_summary() -> dict:
     units = [set(m.get("executed_code", {})) for m in metas]
     functions = [{u for u in us if not u.endswith(":<module>")} for us in units]
     every = set().union(*units) if units else set()
+    runs = runner.status()
+    # Experiments with equal configurations share one entry: its seconds count once.
+    compute = sum({r["folder"]: r["seconds"] or 0 for r in runs if r["state"] == "cached"}.values())
     return {"entries": len(metas), "megabytes": sum(p.stat().st_size for p in files) / 1e6,
+            "runs": len(runs), "cached": sum(r["state"] == "cached" for r in runs), "compute_minutes": compute / 60,
             "functions": len(set().union(*functions)) if functions else 0,
             "modules": sorted({u.partition(":")[0] for u in every}),
             "fewest": min(map(len, functions), default=0), "most": max(map(len, functions), default=0)}

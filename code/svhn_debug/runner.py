@@ -333,8 +333,12 @@ def run_job(job: Job) -> dict[str, Any]:
     """Compute one :class:`Job` in this process (what every executor calls); a summary back."""
     os.environ.update({"SVHN_DEBUG_CACHE": job.cache_dir, "SVHN_DEBUG_DATA": job.data_source,
                        "SVHN_DEBUG_DATA_DIR": job.data_dir, "SVHN_DEBUG_PROFILE": job.profile})
-    res = run_config(job.config, job.name, get_profile(job.profile), force=job.force, progress=False,
-                     pools=_pools(get_profile(job.profile), job.data_source))
+    return _summary(run_config(job.config, job.name, get_profile(job.profile), force=job.force, progress=False,
+                               pools=_pools(get_profile(job.profile), job.data_source)))
+
+
+def _summary(res) -> dict[str, Any]:
+    """What a finished run reports back: its final test accuracy, divergence, time, entry."""
     return {"test_accuracy": res.final("test_accuracy"), "diverged_at": res.diverged_at,
             "seconds": res.meta.get("seconds"), "folder": Path(res.meta["cache_dir"]).name}
 
@@ -439,10 +443,8 @@ def _execute_here(jobs: list[Job], report: Callable, started: float) -> list[Out
     for i, job in enumerate(jobs):
         report(i, 1, len(jobs) - i - 1, None, started)
         try:
-            res = run_config(job.config, job.name, get_profile(job.profile), force=job.force,
-                             pools=_pools(get_profile(job.profile), job.data_source))
-            outcome = Outcome(job, {"test_accuracy": res.final("test_accuracy"), "diverged_at": res.diverged_at,
-                                    "seconds": res.meta.get("seconds"), "folder": Path(res.meta["cache_dir"]).name})
+            outcome = Outcome(job, _summary(run_config(job.config, job.name, get_profile(job.profile), force=job.force,
+                                                       pools=_pools(get_profile(job.profile), job.data_source))))
         except KeyboardInterrupt:
             raise
         except Exception:  # noqa: BLE001 (reported with the run's name at the end)
