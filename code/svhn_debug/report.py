@@ -260,7 +260,7 @@ def cache_summary() -> dict:
     files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
     metas = cache.entries(active_profile())
     units = [set(m.get("executed_code", {})) for m in metas]
-    functions = [{u for u in us if not u.endswith(":<module>")} for us in units]
+    functions = [{u for u in us if not (u.partition(":")[2].startswith(("=", "<")))} for us in units]
     every = set().union(*units) if units else set()
     runs = runner.status()
     # Experiments with equal configurations share one entry: its seconds count once.
