@@ -148,8 +148,13 @@ def candidates(profile: Profile, key: str) -> list[Path]:
     folder = profile_folder(profile)
     if folder:
         recover(folder, key)
-    found = [p for p in folder.glob(f"{key}-*") if p.is_dir()] if folder else []
-    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+    found = []
+    for path in folder.glob(f"{key}-*") if folder else []:
+        try:
+            found.append((path.stat().st_mtime, path))
+        except OSError:
+            continue  # gone since the listing (another process is replacing it)
+    return [path for _, path in sorted(found, reverse=True) if path.is_dir()]
 
 
 def read_meta(folder: Path) -> dict[str, Any]:

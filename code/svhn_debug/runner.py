@@ -130,8 +130,8 @@ def lookup(config: RunConfig, profile: Profile, fingerprint: str, name: str | No
            index: SourceIndex | None = None, known: list[dict] | None = None, load: bool = True) -> Lookup:
     """Find ``config``'s run in the cache, checking the code it executed against ``index``.
 
-    A damaged entry is reported as ``corrupt`` only when two reads in a row agree: an entry
-    that another process replaces while it is being read (``run --force``) is read again.
+    An entry that another process moves or replaces while it is being read (``run --force``)
+    is read again, and a damaged one is reported as ``corrupt`` only when two reads agree.
 
     Args:
         config, profile, fingerprint: What the run is (its seed is in ``config``).
@@ -142,13 +142,33 @@ def lookup(config: RunConfig, profile: Profile, fingerprint: str, name: str | No
         load: Load (and checksum) the cached result; ``False`` only reads its metadata.
     """
     previous = None
-    for _ in range(4):
+    for _ in range(20):
         found = _lookup_once(config, profile, fingerprint, name, index, known, load)
+        if found.state == "raced":
+            continue
         if found.state != "corrupt" or (previous is not None and (previous.folder, previous.reasons)
                                         == (found.folder, found.reasons)):
             return found
         previous = found
-    return found
+    return Lookup("missing", found.key) if found.state == "raced" else found  # replaced all the while
+
+
+def _intact(folder: Path) -> bool:
+    """Whether ``folder`` checks out now: damage stays, a folder moved away and back does not."""
+    try:
+        cache.verify(folder)
+        return True
+    except cache.CorruptEntry:
+        return False
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    """Which folder sits at ``folder`` (device and inode); ``None`` when none does."""
+    try:
+        st = folder.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _lookup_once(config: RunConfig, profile: Profile, fingerprint: str, name: str | None,
@@ -159,9 +179,14 @@ def _lookup_once(config: RunConfig, profile: Profile, fingerprint: str, name: st
     stale_reasons: list[str] = []
     corrupt: tuple[Path, str] | None = None
     for folder in cache.candidates(profile, key):
+        identity = _identity(folder)
+        if identity is None:
+            return Lookup("raced", key, folder)  # gone since the listing
         try:
             meta = cache.read_meta(folder)
         except cache.CorruptEntry as err:
+            if _identity(folder) != identity or _intact(folder):
+                return Lookup("raced", key, folder)  # moved or replaced while being read
             corrupt = corrupt or (folder, str(err))
             continue
         changed = index.changed(meta["executed_code"])
@@ -171,7 +196,11 @@ def _lookup_once(config: RunConfig, profile: Profile, fingerprint: str, name: st
         try:
             hit = cache.load(folder) if load else None
         except cache.CorruptEntry as err:
+            if _identity(folder) != identity or _intact(folder):
+                return Lookup("raced", key, folder)
             return Lookup("corrupt", key, folder, [str(err)], meta=meta)
+        if load and (hit is None or _identity(folder) != identity):
+            return Lookup("raced", key, folder)  # gone (or replaced) between its metadata and its files
         return Lookup("cached", key, folder, [], hit, meta)
     if corrupt:
         return Lookup("corrupt", key, corrupt[0], [corrupt[1]])
