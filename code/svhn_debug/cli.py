@@ -76,8 +76,7 @@ def _cmd_status(args) -> int:
     rows = runner.status()
     profile = active_profile()
     counts = {s: sum(r["state"] == s for r in rows) for s in ("cached", "missing", "stale", "corrupt")}
-    # Experiments with equal configurations share one entry: count its seconds once.
-    compute = sum({r["folder"]: r["seconds"] or 0 for r in rows if r["state"] == "cached"}.values())
+    compute = runner.compute_seconds(rows)
     if args.json:
         print(json.dumps({"profile": profile.name, "runs": [
             {k: r[k] for k in ("name", "seed", "state", "reasons", "seconds", "folder")} for r in rows],

@@ -263,8 +263,7 @@ def cache_summary() -> dict:
     functions = [{u for u in us if not (u.partition(":")[2].startswith(("=", "<")))} for us in units]
     every = set().union(*units) if units else set()
     runs = runner.status()
-    # Experiments with equal configurations share one entry: its seconds count once.
-    compute = sum({r["folder"]: r["seconds"] or 0 for r in runs if r["state"] == "cached"}.values())
+    compute = runner.compute_seconds(runs)
     return {"entries": len(metas), "megabytes": sum(p.stat().st_size for p in files) / 1e6,
             "runs": len(runs), "cached": sum(r["state"] == "cached" for r in runs), "compute_minutes": compute / 60,
             "functions": len(set().union(*functions)) if functions else 0,

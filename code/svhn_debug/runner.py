@@ -336,6 +336,12 @@ def status(profile: Profile | None = None, registry: Registry | None = None) -> 
     return rows
 
 
+def compute_seconds(rows: list[dict[str, Any]]) -> float:
+    """Recorded seconds of the cached runs among :func:`status` rows; experiments with equal
+    configurations share one entry, whose seconds count once."""
+    return sum({r["folder"]: r["seconds"] or 0 for r in rows if r["state"] == "cached"}.values())
+
+
 def referenced_entries(profile: Profile | None = None, registry: Registry | None = None) -> set[str]:
     """Entry folders the registered runs use now (the rest may be pruned)."""
     return {row["folder"] for row in status(profile, registry) if row["folder"]}
