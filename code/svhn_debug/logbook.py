@@ -30,13 +30,13 @@ register("colleague-tensor", "colleague", "Does the batched tensor pipeline tell
          pipeline="tensor")
 register("lean", "colleague-tensor",
          "Can Cockpit, the unused per-example losses and the full training-set evaluation go, without changing "
-         "what is trained?", cockpit="off", per_example_losses=False, eval_train_examples=2048)
+         "what is trained?", cockpit="off", per_example_losses=False, eval_train_examples=2048, seeds=SEEDS)
 
 # --- Bugs found by reading the code ------------------------------------------------------------
 register("zero-grad", "lean", "Does clearing the gradients before every backward pass let the network learn?",
-         zero_grad=True)
+         seeds=SEEDS, zero_grad=True)
 register("accumulating-lr-1e-3", "lean",
-         "Is the tiny learning rate the only problem, even while gradients accumulate?", lr=1e-3)
+         "Is the tiny learning rate the only problem, even while gradients accumulate?", seeds=SEEDS, lr=1e-3)
 register("lr-1e-3", "zero-grad", "Does Adam's customary learning rate train where 1e-5 barely moves?", lr=1e-3)
 register("constant-lr", "lr-1e-3", "Does the ever-growing learning rate (ExponentialLR with gamma > 1) hurt?",
          scheduler="constant")
@@ -73,19 +73,33 @@ register("final", "relu-batchnorm", "How much does a 2.5 times longer run add (t
          seeds=SEEDS, epochs=25)
 
 # --- Ablations: put one bug back into the fixed configuration --------------------------------
-register("ablate-accumulate", "normalize", "Does gradient accumulation alone break the fixed run?", zero_grad=False)
-register("ablate-lr-1e-5", "normalize", "Does the notebook's learning rate alone break the fixed run?", lr=1e-5)
-register("ablate-lr-growth", "normalize", "Does the growing learning rate alone break the fixed run?",
+register("ablate-accumulate", "normalize", "Does gradient accumulation alone break the fixed run?", seeds=SEEDS,
+         zero_grad=False)
+register("ablate-lr-1e-5", "normalize", "Does the notebook's learning rate alone break the fixed run?", seeds=SEEDS,
+         lr=1e-5)
+register("ablate-lr-growth", "normalize", "Does the growing learning rate alone break the fixed run?", seeds=SEEDS,
          scheduler="exponential")
-register("ablate-rotation", "normalize", "Do the 0-180 degree rotations alone break the fixed run?",
+register("ablate-rotation", "normalize", "Do the 0-180 degree rotations alone break the fixed run?", seeds=SEEDS,
          train_transform="rotate180", eval_transform="rotate180")
 register("ablate-eval-rotation", "normalize", "Would the notebook's evaluation hide a model that has learned?",
-         eval_transform="rotate180")
+         seeds=SEEDS, eval_transform="rotate180")
 register("ablate-eval-mode", "relu-batchnorm",
          "Does the notebook's evaluation helper, which leaves the model in eval mode, break the BatchNorm run?",
-         restore_train_mode=False)
-register("ablate-split", "normalize", "How much does the notebook's split flatter the fixed run?",
+         seeds=SEEDS, restore_train_mode=False)
+register("ablate-split", "normalize", "How much does the notebook's split flatter the fixed run?", seeds=SEEDS,
          split="colleague")
+
+# --- Removals: take one bug out of the colleague's configuration --------------------------------
+# `zero-grad` and `accumulating-lr-1e-3` above are two of them; the colleague's bugs mask each
+# other, so a bug that matters alone in the fixed run may change nothing here.
+register("remove-lr-growth", "lean", "Does a constant rate alone change the colleague's run?", seeds=SEEDS,
+         scheduler="constant")
+register("remove-rotation", "lean", "Do upright digits alone change the colleague's run?", seeds=SEEDS,
+         train_transform="none", eval_transform="none")
+register("remove-split", "lean", "Does a sound split alone change the colleague's run?", seeds=SEEDS,
+         split="sound")
+register("remove-eval-mode", "lean", "Does switching back to train mode alone change the colleague's run?",
+         seeds=SEEDS, restore_train_mode=True)
 
 # --- Instruments before and after the fixes ------------------------------------------------------
 register("cockpit-fixed", "normalize",
@@ -102,6 +116,14 @@ register("reference", "lean",
          "convolution, Adam at 2e-3 with a constant rate, no augmentation, the profile's epochs and batch size?",
          seeds=SEEDS_5, zero_grad=True, lr=2e-3, scheduler="constant", train_transform="none", eval_transform="none",
          split="sound", restore_train_mode=True, activation="relu", batchnorm=True, bn_hidden=False)
+
+
+# Screens: which of the reference's differences from `relu-batchnorm` keeps it on the plateau?
+register("reference-normalize", "reference", "Does standardising the inputs let the course's recipe learn?",
+         normalize=True)
+register("reference-lr-1e-3", "reference", "Is 2e-3 too large a rate for the course's recipe here?", lr=1e-3)
+register("reference-bn-hidden", "reference", "Does BatchNorm after the hidden layer let the course's recipe learn?",
+         bn_hidden=True)
 
 
 # --- The adopted path from the notebook to the final configuration (the summary's ladder) -------
