@@ -56,7 +56,9 @@ def test_numbers_and_points():
 def test_seed_stats():
     s = report.SeedStats((0.8, 0.82, 0.81))
     assert s.mean == pytest.approx(0.81) and s.spread == pytest.approx(0.02)
-    assert s.text() == "81.0% (seeds: 80.0-82.0%)"
+    assert s.std == pytest.approx(0.01)
+    assert s.text() == "81.0% ± 1.0 (3 seeds)"
+    assert report.SeedStats((0.8,)).text() == "80.0%"
 
 
 def test_markdown_table_escapes_pipes_and_aligns():
@@ -66,12 +68,17 @@ def test_markdown_table_escapes_pipes_and_aligns():
     assert wide.splitlines()[1] == "|:-----|---|"
 
 
-def test_adoption_needs_a_gain_larger_than_the_seed_spread(monkeypatch):
+def test_report_decisions_pair_runs_by_seed_and_follow_the_rule(monkeypatch):
     from svhn_debug import runner
+    from test_faults import fake_runs
 
-    values = {"parent": (0.80, 0.81, 0.79), "small": (0.815,), "large": (0.85, 0.86, 0.84)}
-    monkeypatch.setattr(report, "stats", lambda name, metric="test_accuracy": report.SeedStats(values[name]))
+    # seeds differ by 5 points; "steady" gains 1 point on each: adopted; "noisy" gains as much on
+    # average but +6/-4/+1: not; "screen" has one seed and a large gain: only sent to confirmation
+    fake_runs(monkeypatch, {"parent": [0.70, 0.75, 0.80], "steady": [0.71, 0.76, 0.81],
+                            "noisy": [0.76, 0.71, 0.81], "screen": [0.95]})
     monkeypatch.setattr(runner, "get", lambda name: type("E", (), {"parent": "parent"})())
-    assert not report.adopted("small")  # +1.5 points against a spread of 2
-    assert report.adopted("large")
-    assert report.verdict("small").startswith("not adopted: +1.5 points")
+    assert report.adopted("steady") and not report.adopted("noisy") and not report.adopted("screen")
+    assert report.verdict("steady").startswith("adopted against `parent` (mean gain +1.0 points over 3 paired seeds")
+    assert report.verdict("screen").startswith("screen passed")
+    assert report.adopted_path("parent", [("screen", "parent"), ("noisy", "parent"), ("steady", "parent"),
+                                          ("noisy", "parent")]) == ["parent", "steady"]

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import math
-import statistics
-from dataclasses import dataclass
 
 from . import runner
+from . import stats as stats_module
 from .config import COLLEAGUE, format_changes
 
 
@@ -50,41 +49,17 @@ def code(text: str) -> Inline:
     return Inline(f"`{text}`")
 
 
-@dataclass(frozen=True)
-class SeedStats:
-    """A metric over the seeds of one experiment; ``None`` for a seed whose run diverged (or
-    was never evaluated): such a seed has no number, and neither has the experiment."""
-
-    values: tuple[float | None, ...]
-
-    @property
-    def diverged(self) -> int:
-        """Seeds without a value."""
-        return sum(v is None for v in self.values)
-
-    @property
-    def mean(self) -> float | None:
-        return None if self.diverged else statistics.fmean(self.values)
-
-    @property
-    def low(self) -> float | None:
-        return None if self.diverged else min(self.values)
-
-    @property
-    def high(self) -> float | None:
-        return None if self.diverged else max(self.values)
-
-    @property
-    def spread(self) -> float | None:
-        """Max minus min over seeds (0 for one seed)."""
-        return None if self.diverged else self.high - self.low
+class SeedStats(stats_module.Summary):
+    """A metric over the seeds of one experiment (:class:`svhn_debug.stats.Summary`), with its
+    text for the prose; ``None`` for a seed whose run diverged (or was never evaluated)."""
 
     def text(self) -> Inline:
+        """``82.7% ± 2.1 (3 seeds)``: mean ± standard deviation in points; one seed: ``82.7%``."""
         if self.diverged:
             return Inline(f"diverged ({self.diverged} of {len(self.values)} seed{'s' if len(self.values) > 1 else ''})")
         if len(self.values) == 1:
             return pct(self.mean)
-        return Inline(f"{100 * self.mean:.1f}% (seeds: {100 * self.low:.1f}-{100 * self.high:.1f}%)")
+        return Inline(f"{100 * self.mean:.1f}% ± {100 * self.std:.1f} ({len(self.values)} seeds)")
 
 
 def _value(run, metric: str, how: str) -> float | None:
@@ -324,34 +299,45 @@ def cockpit_share(name: str, quantity: str, above: float) -> float:
     return float((_cockpit_values(name, quantity) > above).mean())
 
 
-def adopted(name: str, against: str | None = None, metric: str = "validation_accuracy") -> bool:
-    """The adoption rule: the mean gain over ``against`` (default: the parent) exceeds the larger
-    of the two seed spreads; a change whose runs diverged is never adopted."""
+def by_seed(name: str, metric: str = "validation_accuracy") -> dict[int, float | None]:
+    """``{seed: last-epoch metric}`` of one experiment (``None``: diverged)."""
+    return {r.seed: _value(r, metric, "final") for r in runner.results(name)}
+
+
+def decision(name: str, against: str | None = None, metric: str = "validation_accuracy") -> stats_module.Decision:
+    """The decision rule (:data:`svhn_debug.stats.RULE`) for ``name`` against ``against``
+    (default: its parent), paired by seed."""
     ref = against or runner.get(name).parent
-    child, parent = stats(name, metric), stats(ref, metric)
-    if child.diverged or parent.diverged:
-        return False
-    return child.mean - parent.mean > max(child.spread, parent.spread)
+    return stats_module.decide(stats_module.pair(by_seed(name, metric), by_seed(ref, metric)))
+
+
+def adopted(name: str, against: str | None = None, metric: str = "validation_accuracy") -> bool:
+    """Whether the rule adopts ``name`` against ``against`` (default: its parent)."""
+    return decision(name, against, metric).adopted
+
+
+OUTCOME_WORDS = {stats_module.ADOPT: "adopted", stats_module.REJECT: "not adopted",
+                 stats_module.CONFIRM: "screen passed, to confirm on more seeds", stats_module.DROP: "screen failed"}
 
 
 def verdict(name: str, against: str | None = None, metric: str = "validation_accuracy") -> Inline:
-    """One sentence applying the adoption rule to ``name`` against ``against`` (default: parent)."""
+    """The rule's decision on ``name`` against ``against`` (default: parent), in words."""
     ref = against or runner.get(name).parent
-    child, parent = stats(name, metric), stats(ref, metric)
-    if child.diverged or parent.diverged:
-        which = name if child.diverged else ref
-        return Inline(f"not adopted: `{which}` {(child if child.diverged else parent).text()}")
-    gain, spread = child.mean - parent.mean, max(child.spread, parent.spread)
-    if gain <= 0:
-        return Inline(f"not adopted: {100 * -gain:.1f} points of validation accuracy below `{ref}`")
-    word, relation = ("adopted", "more than") if adopted(name, ref, metric) else ("not adopted", "not more than")
-    return Inline(f"{word}: {100 * gain:+.1f} points of validation accuracy over `{ref}`, "
-                  f"{relation} the seed spread of {100 * spread:.1f} points")
+    d = decision(name, ref, metric)
+    return Inline(f"{OUTCOME_WORDS[d.outcome]} against `{ref}` ({d.reason})")
+
+
+def adopted_path(start: str, steps: list[tuple[str, str]]) -> list[str]:
+    """The path the decisions take: from ``start``, each ``(candidate, starting point)`` in
+    order is taken when its starting point is where the path stands and the rule adopts it."""
+    path = [start]
+    for candidate, base in steps:
+        if base == path[-1] and adopted(candidate, against=base):
+            path.append(candidate)
+    return path
 
 
 def paired_gains(name: str, against: str, metric: str = "validation_accuracy") -> list[float]:
-    """Per-seed gains of ``name`` over ``against`` for the seeds both ran (same seed, same
-    initialisation and data order at the start)."""
-    a = {r.seed: _value(r, metric, "final") for r in runner.results(name)}
-    b = {r.seed: _value(r, metric, "final") for r in runner.results(against)}
-    return [a[k] - b[k] for k in sorted(a) if k in b and a[k] is not None and b[k] is not None]
+    """Per-seed gains of ``name`` over ``against`` for the seeds both ran with a value (same
+    seed, same initialisation and data order at the start)."""
+    return list(stats_module.pair(by_seed(name, metric), by_seed(against, metric)).gains)
