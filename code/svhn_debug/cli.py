@@ -1,4 +1,4 @@
-"""Command line: ``python -m svhn_debug {list,run,run-all,status,show,prune}``."""
+"""Command line: ``python -m svhn_debug {list,run,run-all,status,show,prune,doctor,report}``."""
 
 from __future__ import annotations
 
@@ -136,6 +136,23 @@ def _cmd_prune(args) -> int:
     return 0
 
 
+def _cmd_doctor(args) -> int:
+    from . import doctor
+    from .checks import Finding, format_findings
+
+    runner.book().get(args.name)
+    d = doctor.diagnose(args.name, steps=args.steps)
+    if args.save:
+        print(f"saved {doctor.save(d)}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({k: v for k, v in d.items() if k not in ("executed_code", "key")}, indent=1))
+        return 0
+    ran = f"{d['steps']} steps" if d["steps"] else "the whole run"
+    print(format_findings([Finding(**f) for f in d["findings"]], f"{args.name}, seed {d['seed']}, {ran}"))
+    print(format_findings([Finding(**f) for f in d["data_findings"]], f"{args.name}: splits and evaluation transform"))
+    return 0
+
+
 def _finite(value):
     """``value`` with every non-finite float replaced by ``None`` (JSON has no NaN)."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -180,6 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
     prune = sub.add_parser("prune", help="remove cache entries no registered experiment uses")
     prune.add_argument("--dry-run", action="store_true")
     prune.set_defaults(func=_cmd_prune)
+    doctor = sub.add_parser("doctor", help="a short run of one experiment under the health checks, and its data checked")
+    doctor.add_argument("name")
+    doctor.add_argument("--steps", type=int, default=None, help="optimizer steps to run (default: one epoch; 0: all)")
+    doctor.add_argument("--save", action="store_true", help="save the diagnosis for the book (cache/doctor/)")
+    doctor.add_argument("--json", action="store_true")
+    doctor.set_defaults(func=_cmd_doctor)
     return parser
 
 

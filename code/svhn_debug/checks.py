@@ -1,0 +1,531 @@
+"""Health checks for any PyTorch training: could a machine have caught the colleague's bugs?
+
+Three ways in:
+
+* :class:`TrainingMonitor` attaches hooks to a model and its optimizer, with no change to the
+  training loop, and reports :class:`Finding`\\ s (``.findings()``); ``.detach()`` removes every hook.
+* :func:`check_splits` and :func:`check_eval_transforms` look at the data: samples shared
+  between the training split and the others (by a hash of their content), and random transforms
+  on evaluation data (the same index read twice differs).
+* ``python -m svhn_debug.checks SCRIPT.py [ARGS...]`` runs a training script unchanged: PyTorch's
+  global hooks (optimizer steps, module calls) attach a monitor to every optimizer it steps and
+  the model it trains, and the findings are printed when the script ends or is interrupted; the
+  script's exit code is kept.
+
+What the monitor sees: the optimizer's steps and learning rates, the gradients present when a
+backward pass starts, the model's mode and inputs, the outputs of its activation modules, and the
+loss when it comes from a loss *module* (``nn.CrossEntropyLoss()``; a functional
+``F.cross_entropy`` is invisible to it). Costly looks (weights, gradient norms, activations) are
+taken every ``interval`` steps only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import statistics
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook  # global: every optimizer
+from torch import nn
+
+SEVERITIES = ("info", "warning", "error")
+
+CODES: dict[str, tuple[str, str]] = {
+    "GRAD_ACCUMULATION": ("error", "Gradients from before the last optimizer step were still there when the next "
+                                   "backward pass started, so every step adds up all earlier gradients. Clear them "
+                                   "with optimizer.zero_grad() once per step (before backward)."),
+    "LR_GROWTH": ("error", "The learning rate keeps rising by the same factor every step, which no warmup does: it "
+                           "compounds without levelling off. Check the scheduler (an ExponentialLR with gamma > 1?)."),
+    "LR_TOO_SMALL": ("warning", "The updates are negligible against the weights, so training barely moves them. "
+                                "The learning rate is probably far too small for this optimizer."),
+    "NOT_LEARNING": ("warning", "The loss stays at the level of guessing from the class frequencies alone: the "
+                                "network has learned nothing about its inputs. Look at the learning rate, the "
+                                "gradients and the labels."),
+    "TRAIN_IN_EVAL_MODE": ("error", "The optimizer stepped while BatchNorm or dropout layers were in evaluation mode, "
+                                    "so they do not behave as in training. Call model.train() after evaluating."),
+    "UNNORMALISED_INPUTS": ("warning", "The inputs are far from zero mean and unit variance per channel, which slows "
+                                       "or stalls training. Standardise them with the training set's statistics."),
+    "SATURATED_ACTIVATIONS": ("warning", "Many activations sit where their gradient is (nearly) zero: tanh or "
+                                         "sigmoid saturated, or ReLUs that never fire. Check the initialisation, the "
+                                         "input scale and the learning rate."),
+    "VANISHING_GRADIENTS": ("warning", "The gradients of the first layers are tiny against those of the last, so the "
+                                       "early layers barely learn. Consider normalisation layers or another activation."),
+    "EXPLODING_GRADIENTS": ("error", "The gradient norm grew by orders of magnitude or became non-finite. Lower the "
+                                     "learning rate, clip gradients, or look for a growing schedule."),
+    "OSCILLATING_LOSS": ("warning", "The loss swings up and down without a downward trend. The learning rate is "
+                                    "probably too large."),
+    "NON_FINITE_LOSS": ("error", "The loss became NaN or infinite; training cannot continue meaningfully. Lower the "
+                                 "learning rate or look for a division by zero or log(0)."),
+    "SPLIT_OVERLAP": ("error", "Samples of the training split also appear in an evaluation split, so its scores "
+                               "measure memory, not generalisation. Build the splits from disjoint samples."),
+    "EVAL_AUGMENTATION": ("warning", "Reading the same evaluation sample twice gives different inputs: a random "
+                                     "transform is applied to evaluation data, which makes its scores noisy and "
+                                     "biased. Use deterministic transforms for evaluation."),
+}
+"""Every finding code: its severity and what it means, in words."""
+
+_NORM_OR_DROPOUT = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)  # behave differently in eval mode
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem found: ``code`` (a key of :data:`CODES`), ``severity``, ``message`` (what was
+    seen, what it usually means, what to try), ``evidence`` (the numbers behind it) and ``step``
+    (the optimizer step at which it was first raised; ``None`` for the data checks)."""
+
+    code: str
+    severity: str
+    message: str
+    evidence: dict = field(default_factory=dict)
+    step: int | None = None
+
+    def __str__(self) -> str:
+        at = f" (step {self.step})" if self.step is not None else ""
+        return f"{self.severity.upper()} {self.code}{at}: {self.message}"
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "severity": self.severity, "message": self.message,
+                "evidence": self.evidence, "step": self.step}
+
+
+def _finding(code: str, seen: str, evidence: dict, step: int | None = None) -> Finding:
+    severity, meaning = CODES[code]
+    return Finding(code, severity, f"{seen} {meaning}", evidence, step)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When the monitor speaks. The defaults are rules of thumb (noted beside each)."""
+
+    interval: int = 10  # costly looks (weights, gradient norms, activations) every this many steps
+    lr_growth_steps: int = 20  # this many steps in a row rising by the same factor > 1 is not a warmup
+    update_ratio: float = 1e-3  # median |update| / |weights| below this: negligible (healthy is ~1e-3 to 1e-2)
+    update_samples: int = 3  # sampled steps needed before judging the update size
+    not_learning_steps: int = 100  # judge "not learning" only after this many steps
+    not_learning_share: float = 0.9  # recent loss above this share of log(classes) ...
+    not_learning_drop: float = 0.05  # ... and less than 5% below the first losses
+    input_mean: float = 1.0  # |channel mean| / channel std above this: off-centre inputs
+    input_std: tuple[float, float] = (0.5, 2.0)  # channel std outside this range: badly scaled inputs
+    input_batches: int = 3  # training batches whose inputs are looked at
+    saturation: float = 0.5  # share of saturated tanh/sigmoid outputs, or of ReLU channels never firing
+    vanishing_ratio: float = 1e-3  # RMS gradient of the first layer over that of the last
+    exploding_factor: float = 1e3  # gradient norm above this multiple of the first sampled one
+    oscillation_window: int = 50  # losses looked at for oscillation
+    oscillation_cv: float = 0.5  # std/mean of the window's losses above this ...
+
+
+class TrainingMonitor:
+    """Watches one model and its optimizer through hooks; the loop stays as it is.
+
+    Args:
+        model: The network being trained.
+        optimizer: Its optimizer.
+        **options: Fields of :class:`Thresholds` (``interval=5``, ``update_ratio=1e-4``, ...).
+
+    Usage::
+
+        monitor = TrainingMonitor(model, optimizer)
+        ...  # the unchanged training loop
+        for finding in monitor.findings():
+            print(finding)
+        monitor.detach()
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, **options: Any) -> None:
+        unknown = set(options) - set(Thresholds.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; choose from "
+                            f"{', '.join(Thresholds.__dataclass_fields__)}")
+        self.t = Thresholds(**options)
+        if self.t.interval < 1:
+            raise ValueError(f"interval must be at least 1, got {self.t.interval}")
+        self.model, self.optimizer = model, optimizer
+        self.steps = 0
+        self._found: dict[str, Finding] = {}
+        self._handles: list = []
+        self._lrs: list[float] = []
+        self._losses: list[float] = []
+        self._pending_losses: list[torch.Tensor] = []
+        self._loss_seen_this_step = False
+        self._stepped = False  # an optimizer step happened since the last backward pass started
+        self._snapshot: list[torch.Tensor] | None = None
+        self._update_ratios: list[float] = []
+        self._first_grad_norm: float | None = None
+        self._input_batches = 0
+        self._classes: int | None = None
+        self._norm_layers = [m for m in model.modules() if isinstance(m, _NORM_OR_DROPOUT)]
+        params = [p for g in optimizer.param_groups for p in g["params"] if p.requires_grad]
+        if not params:
+            raise ValueError("the optimizer has no parameter that requires a gradient")
+        self._watched = params[0]
+        self._layers = [p for p in params if p.ndim > 1] or params  # weights, in the optimizer's order
+        self._handles.append(optimizer.register_step_pre_hook(self._before_step))
+        self._handles.append(optimizer.register_step_post_hook(self._after_step))
+        self._handles.append(self._watched.register_hook(self._on_first_grad))
+        self._handles.append(model.register_forward_pre_hook(self._on_input))
+        self._handles.append(model.register_forward_hook(self._on_output))
+        self._handles.append(nn.modules.module.register_module_forward_hook(self._on_any_module))
+        for m in model.modules():
+            if isinstance(m, (nn.Tanh, nn.Sigmoid, nn.ReLU)):
+                self._handles.append(m.register_forward_hook(self._on_activation))
+
+    # ----------------------------------------------------------------- bookkeeping
+
+    def _raise(self, code: str, seen: str, evidence: dict, step: int | None = None) -> None:
+        if code not in self._found:
+            self._found[code] = _finding(code, seen, evidence, self.steps if step is None else step)
+
+    @property
+    def _sampling(self) -> bool:
+        return self.steps % self.t.interval == 0
+
+    def detach(self) -> None:
+        """Remove every hook this monitor attached."""
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+    def __enter__(self) -> "TrainingMonitor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.detach()
+
+    # ----------------------------------------------------------------- hooks
+
+    def _on_first_grad(self, grad: torch.Tensor) -> None:
+        # Called with the new gradient *before* it is added to .grad: what .grad holds now is left over.
+        if self._stepped:
+            self._stepped = False
+            old = self._watched.grad
+            if old is not None and bool(old.detach().abs().max() > 0):  # a host-device sync, once per step
+                self._raise("GRAD_ACCUMULATION",
+                            f"At step {self.steps}, the gradient of a {tuple(self._watched.shape)} parameter was "
+                            f"not cleared after the optimizer step (norm {float(old.norm()):.3g}).",
+                            {"stale_grad_norm": float(old.norm()), "new_grad_norm": float(grad.norm())})
+
+    def _on_input(self, module: nn.Module, args: tuple) -> None:
+        if not module.training or self._input_batches >= self.t.input_batches or not args:
+            return
+        x = args[0]
+        if not isinstance(x, torch.Tensor) or x.ndim < 2 or not x.is_floating_point():
+            return
+        self._input_batches += 1
+        dims = [d for d in range(x.ndim) if d != 1]
+        mean = x.detach().float().mean(dim=dims)
+        std = x.detach().float().std(dim=dims).clamp_min(1e-12)
+        off_centre = (mean.abs() / std > self.t.input_mean).any().item()
+        low, high = self.t.input_std
+        badly_scaled = ((std < low) | (std > high)).any().item()
+        if off_centre or badly_scaled:
+            self._raise("UNNORMALISED_INPUTS",
+                        f"Training inputs have per-channel means {_fmt(mean)} and standard deviations {_fmt(std)}.",
+                        {"mean": mean.tolist(), "std": std.tolist()})
+
+    def _on_output(self, module: nn.Module, args: tuple, output: Any) -> None:
+        if self._classes is None and isinstance(output, torch.Tensor) and output.ndim == 2 and output.shape[1] > 1:
+            self._classes = int(output.shape[1])
+
+    def _on_any_module(self, module: nn.Module, args: tuple, output: Any) -> None:
+        # The training loss: the first loss module called with gradients on since the last step.
+        if not isinstance(module, nn.modules.loss._Loss) or self._loss_seen_this_step or not torch.is_grad_enabled():
+            return
+        if not isinstance(output, torch.Tensor):
+            return
+        self._loss_seen_this_step = True
+        self._pending_losses.append(output.detach().float().mean())
+        if len(self._pending_losses) >= self.t.interval:
+            self._flush_losses()
+
+    def _flush_losses(self) -> None:
+        if not self._pending_losses:
+            return
+        first = len(self._losses)
+        values = torch.stack(self._pending_losses).tolist()  # one host-device sync per interval
+        self._pending_losses.clear()
+        self._losses.extend(values)
+        for i, v in enumerate(values):
+            if not math.isfinite(v):
+                self._raise("NON_FINITE_LOSS", f"The training loss was {v} at step {first + i}.", {"loss": str(v)},
+                            step=first + i)
+                break
+        self._judge_losses()
+
+    def _on_activation(self, module: nn.Module, args: tuple, output: torch.Tensor) -> None:
+        if not (module.training and torch.is_grad_enabled() and self._sampling) or not isinstance(output, torch.Tensor):
+            return
+        y = output.detach()
+        if isinstance(module, nn.Tanh):
+            share, what = (y.abs() > 0.99).float().mean().item(), "tanh outputs beyond ±0.99"
+        elif isinstance(module, nn.Sigmoid):
+            share, what = ((y < 0.01) | (y > 0.99)).float().mean().item(), "sigmoid outputs beyond 0.01/0.99"
+        else:
+            if y.ndim < 2:
+                return
+            fired = (y > 0).flatten(2).any(dim=2).any(dim=0) if y.ndim > 2 else (y > 0).any(dim=0)
+            share, what = 1.0 - fired.float().mean().item(), "ReLU channels that never fired on the batch"
+        if share > self.t.saturation:
+            name = next((n for n, m in self.model.named_modules() if m is module), type(module).__name__)
+            self._raise("SATURATED_ACTIVATIONS", f"{100 * share:.0f}% of {what} at layer {name}.",
+                        {"layer": name, "share": share})
+
+    def _before_step(self, optimizer, args, kwargs) -> None:
+        step = self.steps
+        self._lrs.append(float(optimizer.param_groups[0]["lr"]))
+        self._judge_lr()
+        # Training in evaluation mode: only matters where a layer behaves differently.
+        in_eval = [type(m).__name__ for m in self._norm_layers if not m.training]
+        if in_eval:
+            self._raise("TRAIN_IN_EVAL_MODE", f"At step {step}, {len(in_eval)} layer(s) ({', '.join(sorted(set(in_eval)))}) "
+                                              f"were in evaluation mode during an optimizer step.",
+                        {"layers_in_eval_mode": len(in_eval)})
+        if self._sampling:
+            self._look_at_gradients()
+            self._snapshot = [p.detach().clone() for p in self._layers]
+
+    def _after_step(self, optimizer, args, kwargs) -> None:
+        if self._snapshot is not None:
+            num = math.sqrt(sum(float((p.detach() - s).pow(2).sum()) for p, s in zip(self._layers, self._snapshot)))
+            den = math.sqrt(sum(float(s.pow(2).sum()) for s in self._snapshot))
+            self._snapshot = None
+            if den > 0:
+                self._update_ratios.append(num / den)
+                self._judge_updates()
+        self.steps += 1
+        self._stepped = True
+        self._loss_seen_this_step = False
+
+    # ----------------------------------------------------------------- judgements
+
+    def _judge_lr(self) -> None:
+        lrs, n = self._lrs, self.t.lr_growth_steps
+        if len(lrs) <= n or "LR_GROWTH" in self._found or lrs[-n - 1] <= 0:
+            return
+        ratios = [b / a for a, b in zip(lrs[-n - 1:-1], lrs[-n:])]
+        if all(r > 1 for r in ratios) and max(ratios) - min(ratios) <= 1e-6 * max(ratios):
+            self._raise("LR_GROWTH", f"The learning rate rose by a factor of {ratios[-1]:.5g} on each of the last {n} "
+                                     f"steps (now {lrs[-1]:.3g}, from {lrs[0]:.3g}).",
+                        {"factor_per_step": ratios[-1], "lr_first": lrs[0], "lr_now": lrs[-1]})
+
+    def _judge_updates(self) -> None:
+        r = self._update_ratios
+        if len(r) >= self.t.update_samples and statistics.median(r) < self.t.update_ratio:
+            self._raise("LR_TOO_SMALL", f"The median update was {statistics.median(r):.2g} of the weights' norm "
+                                        f"over {len(r)} sampled steps.",
+                        {"median_update_ratio": statistics.median(r), "samples": len(r)})
+
+    def _look_at_gradients(self) -> None:
+        grads = [p.grad for p in self._layers if p.grad is not None]
+        if not grads:
+            return
+        norm = math.sqrt(sum(float(g.detach().float().pow(2).sum()) for g in grads))
+        if not math.isfinite(norm):
+            self._raise("EXPLODING_GRADIENTS", f"The gradient norm was {norm} at step {self.steps}.", {"grad_norm": str(norm)})
+            return
+        if self._first_grad_norm is None and norm > 0:
+            self._first_grad_norm = norm
+        elif self._first_grad_norm and norm > self.t.exploding_factor * self._first_grad_norm:
+            self._raise("EXPLODING_GRADIENTS", f"The gradient norm grew from {self._first_grad_norm:.3g} to {norm:.3g}.",
+                        {"first": self._first_grad_norm, "now": norm})
+        if len(grads) >= 2:
+            rms = [float(g.detach().float().pow(2).mean().sqrt()) for g in (grads[0], grads[-1])]
+            if rms[1] > 0 and rms[0] / rms[1] < self.t.vanishing_ratio:
+                self._raise("VANISHING_GRADIENTS", f"The first layer's gradients are {rms[0] / rms[1]:.2g} times those "
+                                                   f"of the last (RMS {rms[0]:.2g} against {rms[1]:.2g}).",
+                            {"first_rms": rms[0], "last_rms": rms[1]})
+
+    def _judge_losses(self) -> None:
+        losses = [v for v in self._losses if math.isfinite(v)]
+        if len(losses) >= self.t.not_learning_steps and self._classes and "NOT_LEARNING" not in self._found:
+            chance = math.log(self._classes)
+            recent, start = statistics.fmean(losses[-20:]), statistics.fmean(losses[:20])
+            if recent > self.t.not_learning_share * chance and recent > (1 - self.t.not_learning_drop) * start:
+                self._raise("NOT_LEARNING", f"After {len(losses)} steps the loss is {recent:.3g}, against "
+                                            f"log({self._classes}) = {chance:.3g} for guessing.",
+                            {"recent_loss": recent, "first_loss": start, "log_classes": chance})
+        w = self.t.oscillation_window
+        if len(losses) >= w and "OSCILLATING_LOSS" not in self._found:
+            window = losses[-w:]
+            mean = statistics.fmean(window)
+            cv = statistics.pstdev(window) / mean if mean > 0 else 0.0
+            first, second = statistics.fmean(window[: w // 2]), statistics.fmean(window[w // 2:])
+            if cv > self.t.oscillation_cv and second > 0.9 * first:
+                self._raise("OSCILLATING_LOSS", f"Over the last {w} steps the loss varied by {100 * cv:.0f}% of its mean "
+                                                f"({mean:.3g}) and did not fall ({first:.3g} then {second:.3g}).",
+                            {"coefficient_of_variation": cv, "first_half": first, "second_half": second})
+
+    def findings(self) -> list[Finding]:
+        """Everything found so far, in the order it was first raised (errors before warnings
+        on the same step)."""
+        self._flush_losses()
+        order = {s: i for i, s in enumerate(reversed(SEVERITIES))}
+        return sorted(self._found.values(), key=lambda f: (f.step if f.step is not None else -1, order[f.severity]))
+
+
+def _fmt(t: torch.Tensor) -> str:
+    return "(" + ", ".join(f"{v:.2g}" for v in t.tolist()) + ")"
+
+
+# --------------------------------------------------------------------------- data checks
+
+
+def _samples(data: Any) -> Iterable[Any]:
+    """The raw samples of a split, before any transform where the dataset keeps them."""
+    if isinstance(data, (torch.Tensor, np.ndarray)):
+        return data
+    if isinstance(data, torch.utils.data.Subset):
+        inner = _samples(data.dataset)
+        return (inner[int(i)] for i in data.indices) if hasattr(inner, "__getitem__") else \
+            (data.dataset[int(i)][0] for i in data.indices)
+    if isinstance(data, torch.utils.data.TensorDataset):
+        return data.tensors[0]
+    if hasattr(data, "data") and isinstance(getattr(data, "data"), (torch.Tensor, np.ndarray)):
+        return data.data  # torchvision's SVHN, CIFAR, MNIST keep the raw images here
+    if hasattr(data, "images") and isinstance(getattr(data, "images"), (torch.Tensor, np.ndarray)):
+        return data.images
+    return (data[i][0] for i in range(len(data)))  # transforms applied: random ones defeat the check
+
+
+def _digest(sample: Any) -> bytes:
+    a = sample.detach().cpu().numpy() if isinstance(sample, torch.Tensor) else np.asarray(sample)
+    return hashlib.blake2b(np.ascontiguousarray(a).tobytes() + str(a.shape).encode(), digest_size=16).digest()
+
+
+def check_splits(train: Any, others: Mapping[str, Any]) -> list[Finding]:
+    """Samples of ``train`` that also appear in any of ``others`` (a dict of named splits),
+    compared by a hash of their content. A split may be a tensor or array of samples, a
+    ``TensorDataset``, a ``Subset``, or a dataset with a ``data`` array (torchvision's)."""
+    seen = {_digest(s) for s in _samples(train)}
+    out = []
+    for name, split in others.items():
+        digests = [_digest(s) for s in _samples(split)]
+        shared = sum(d in seen for d in digests)
+        if shared:
+            out.append(_finding("SPLIT_OVERLAP", f"{shared:,} of {len(digests):,} samples of the {name} split "
+                                                 f"({100 * shared / len(digests):.0f}%) are also training samples.",
+                                {"split": name, "shared": shared, "size": len(digests)}))
+    return out
+
+
+def check_eval_transforms(dataset: Any, name: str = "evaluation", samples: int = 8) -> list[Finding]:
+    """Read the first ``samples`` items of ``dataset`` twice; any difference means a random
+    transform on data that should be read the same way every time."""
+    n = min(samples, len(dataset))
+    differ = [i for i in range(n) if _digest(_first(dataset[i])) != _digest(_first(dataset[i]))]
+    if not differ:
+        return []
+    return [_finding("EVAL_AUGMENTATION", f"{len(differ)} of {n} {name} samples read twice gave different inputs.",
+                     {"dataset": name, "differing": len(differ), "read": n})]
+
+
+def _first(item: Any) -> Any:
+    return item[0] if isinstance(item, (tuple, list)) else item
+
+
+# --------------------------------------------------------------------------- unchanged scripts
+
+
+class GlobalAttach:
+    """Attach a :class:`TrainingMonitor` to every optimizer that steps while this is active, paired
+    with the top-level module whose parameters it updates."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+        self.monitors: list[TrainingMonitor] = []
+        self._by_optimizer: dict[int, TrainingMonitor] = {}
+        self._top: list[nn.Module] = []
+        self._depth = 0
+        self._handles: list = []
+
+    def __enter__(self) -> "GlobalAttach":
+        self._handles = [nn.modules.module.register_module_forward_pre_hook(self._enter_module),
+                         nn.modules.module.register_module_forward_hook(self._leave_module),
+                         register_optimizer_step_pre_hook(self._on_step)]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for h in self._handles:
+            h.remove()
+        for m in self.monitors:
+            m.detach()
+
+    def _enter_module(self, module, args) -> None:
+        if self._depth == 0 and not isinstance(module, nn.modules.loss._Loss) and module not in self._top:
+            self._top.append(module)
+        self._depth += 1
+
+    def _leave_module(self, module, args, output) -> None:
+        self._depth = max(0, self._depth - 1)
+
+    def _on_step(self, optimizer, args, kwargs) -> None:
+        if id(optimizer) in self._by_optimizer:
+            return
+        params = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        best = max(self._top, key=lambda m: sum(id(p) in params for p in m.parameters()), default=None)
+        if best is None or not any(id(p) in params for p in best.parameters()):
+            return
+        monitor = TrainingMonitor(best, optimizer, **self.options)
+        monitor._lrs.append(float(optimizer.param_groups[0]["lr"]))  # this step's rate: its own hook comes next time
+        self._by_optimizer[id(optimizer)] = monitor
+        self.monitors.append(monitor)
+
+    def findings(self) -> list[Finding]:
+        return [f for m in self.monitors for f in m.findings()]
+
+
+def format_findings(findings: list[Finding], title: str = "svhn_debug.checks") -> str:
+    """The findings as plain text, one block each (or a line saying there are none)."""
+    if not findings:
+        return f"{title}: no findings"
+    lines = [f"{title}: {len(findings)} finding(s)"]
+    for f in findings:
+        lines.append(f"- {f}")
+    return "\n".join(lines)
+
+
+def run_script(argv: list[str]) -> int:
+    """Run ``argv[0]`` as ``__main__`` with ``argv[1:]`` as its arguments, under :class:`GlobalAttach`;
+    print the findings to stderr when it ends, fails or is interrupted; return its exit code."""
+    import runpy
+    import traceback
+
+    if not argv:
+        print("usage: python -m svhn_debug.checks SCRIPT.py [ARGS...]", file=sys.stderr)
+        return 2
+    script = argv[0]
+    saved = sys.argv
+    sys.argv = list(argv)
+    code = 0
+    with GlobalAttach() as attach:
+        try:
+            runpy.run_path(script, run_name="__main__")
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            if not isinstance(e.code, (int, type(None))):
+                print(e.code, file=sys.stderr)
+        except KeyboardInterrupt:
+            code = 130
+            print("interrupted", file=sys.stderr)
+        except FileNotFoundError as e:
+            if e.filename == script:
+                print(f"no such script: {script}", file=sys.stderr)
+                sys.argv = saved
+                return 2
+            traceback.print_exc()
+            code = 1
+        except BaseException:  # the script's own failure: show it, then the findings
+            traceback.print_exc()
+            code = 1
+        finally:
+            sys.argv = saved
+            print(format_findings(attach.findings()), file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(run_script(sys.argv[1:]))

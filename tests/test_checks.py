@@ -1,0 +1,283 @@
+"""Health checks: each code on a planted plain-PyTorch example, and clean loops that stay silent.
+
+None of these examples is the colleague's code: each plants one problem into a small loop
+written here, and each clean counterpart does the same job without it.
+"""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from torch import nn
+
+from svhn_debug.checks import CODES, GlobalAttach, TrainingMonitor, check_eval_transforms, check_splits
+
+D, C = 16, 4  # input features, classes
+TEACHER = torch.Generator().manual_seed(123)
+W_TRUE = torch.randn(D, C, generator=TEACHER)
+
+
+def batch(g: torch.Generator, n: int = 64, scale: float = 1.0, shift: float = 0.0, random_labels: bool = False):
+    x = torch.randn(n, D, generator=g)
+    y = torch.randint(0, C, (n,), generator=g) if random_labels else (x @ W_TRUE).argmax(1)
+    return x * scale + shift, y
+
+
+def mlp(act=nn.ReLU, bn=False, depth=1, width=32) -> nn.Sequential:
+    layers, d = [], D
+    for _ in range(depth):
+        layers += [nn.Linear(d, width)] + ([nn.BatchNorm1d(width)] if bn else []) + [act()]
+        d = width
+    return nn.Sequential(*layers, nn.Linear(d, C))
+
+
+def train(model, opt, steps=120, zero_grad=True, sched=None, accumulate=1, eval_every=0, restore=True,
+          loss_fn=None, data=None, **batch_kw):
+    """A plain loop; the keyword arguments plant the problems."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    model.train()
+    for step in range(steps):
+        for _ in range(accumulate):
+            x, y = data(g) if data else batch(g, **batch_kw)
+            loss = loss_fn(model(x), y) / accumulate
+            loss.backward()
+        opt.step()
+        if sched:
+            sched.step()
+        if zero_grad:
+            opt.zero_grad()
+        if eval_every and (step + 1) % eval_every == 0:
+            model.eval()
+            with torch.no_grad():
+                model(batch(g)[0])
+            if restore:
+                model.train()
+
+
+def codes(model, opt, **kw) -> dict:
+    with TrainingMonitor(model, opt) as monitor:
+        train(model, opt, **kw)
+        found = monitor.findings()
+    return {f.code: f for f in found}
+
+
+def fresh(act=nn.ReLU, bn=False, depth=1, lr=1e-2, opt=torch.optim.Adam, **opt_kw):
+    torch.manual_seed(0)
+    model = mlp(act, bn, depth)
+    return model, opt(model.parameters(), lr=lr, **opt_kw)
+
+
+# --------------------------------------------------------------------------- clean loops stay silent
+
+
+def test_a_clean_loop_is_silent():
+    model, opt = fresh()
+    assert codes(model, opt, steps=150) == {}
+
+
+def test_a_warmup_that_levels_off_is_not_lr_growth():
+    model, opt = fresh()
+    warm = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 40))
+    assert codes(model, opt, steps=150, sched=warm) == {}
+
+
+def test_gradient_accumulation_on_purpose_is_silent():
+    model, opt = fresh()  # four backward passes, then one step, then clearing
+    assert codes(model, opt, steps=60, accumulate=4) == {}
+
+
+def test_eval_mode_only_during_evaluation_is_silent():
+    model, opt = fresh(bn=True)
+    assert codes(model, opt, steps=150, eval_every=10, restore=True) == {}
+
+
+def test_the_books_fixed_configuration_is_silent():
+    from svhn_debug import logbook  # noqa: F401  (registers the book's experiments)
+    from svhn_debug.profiles import get_profile
+    from svhn_debug.runner import get
+    from svhn_debug.training import train as train_run
+
+    with GlobalAttach() as attach:
+        train_run(get("relu-batchnorm").config, get_profile("smoke"))
+        found = attach.findings()
+    assert len(attach.monitors) == 1
+    assert found == []
+
+
+# --------------------------------------------------------------------------- each code on a planted example
+
+
+def test_grad_accumulation_without_zero_grad():
+    model, opt = fresh()
+    found = codes(model, opt, steps=10, zero_grad=False)
+    assert "GRAD_ACCUMULATION" in found and found["GRAD_ACCUMULATION"].step == 1
+
+
+def test_lr_growth_from_an_exponential_schedule():
+    model, opt = fresh(lr=1e-4)
+    found = codes(model, opt, steps=60, sched=torch.optim.lr_scheduler.ExponentialLR(opt, gamma=1.01))
+    assert "LR_GROWTH" in found and found["LR_GROWTH"].step <= 25
+
+
+def test_lr_too_small():
+    model, opt = fresh(lr=1e-7)
+    assert "LR_TOO_SMALL" in codes(model, opt, steps=40)
+
+
+def test_not_learning_on_labels_unrelated_to_the_inputs():
+    model, opt = fresh(lr=1e-3)
+    found = codes(model, opt, steps=150, random_labels=True)
+    assert "NOT_LEARNING" in found and "OSCILLATING_LOSS" not in found
+
+
+def test_training_in_eval_mode_after_the_first_evaluation():
+    model, opt = fresh(bn=True)
+    found = codes(model, opt, steps=40, eval_every=10, restore=False)
+    assert "TRAIN_IN_EVAL_MODE" in found and found["TRAIN_IN_EVAL_MODE"].step == 10
+
+
+def test_eval_mode_without_batchnorm_or_dropout_is_not_reported():
+    model, opt = fresh(bn=False)  # eval() changes nothing in such a model
+    assert "TRAIN_IN_EVAL_MODE" not in codes(model, opt, steps=40, eval_every=10, restore=False)
+
+
+@pytest.mark.parametrize("scale, shift", [(40.0, 128.0), (0.1, 0.5)], ids=["pixels-0-255", "squeezed-off-centre"])
+def test_unnormalised_inputs(scale, shift):
+    model, opt = fresh()
+    found = codes(model, opt, steps=5, scale=scale, shift=shift)
+    assert "UNNORMALISED_INPUTS" in found and found["UNNORMALISED_INPUTS"].step == 0
+
+
+def test_saturated_tanh():
+    model, opt = fresh(act=nn.Tanh)
+    assert "SATURATED_ACTIVATIONS" in codes(model, opt, steps=5, data=lambda g: (batch(g)[0] * 300, batch(g)[1]))
+
+
+def test_dead_relus():
+    model, opt = fresh()
+    with torch.no_grad():
+        model[0].bias.fill_(-50.0)
+    found = codes(model, opt, steps=5)
+    assert "SATURATED_ACTIVATIONS" in found and found["SATURATED_ACTIVATIONS"].evidence["share"] == 1.0
+
+
+def test_vanishing_gradients_through_a_deep_sigmoid_stack():
+    model, opt = fresh(act=nn.Sigmoid, depth=12)
+    assert "VANISHING_GRADIENTS" in codes(model, opt, steps=5)
+
+
+def test_exploding_gradients_when_sgd_diverges():
+    torch.manual_seed(0)
+    model = nn.Linear(D, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=1.5)  # twice the stable limit for these inputs
+    found = codes(model, opt, steps=60, loss_fn=nn.MSELoss(),
+                  data=lambda g: (torch.randn(64, D, generator=g), torch.randn(64, 1, generator=g)))
+    assert "EXPLODING_GRADIENTS" in found
+
+
+def test_oscillating_loss_with_a_far_too_large_rate():
+    model, opt = fresh(lr=3.0, opt=torch.optim.SGD)
+    found = codes(model, opt, steps=120)
+    assert "OSCILLATING_LOSS" in found
+
+
+def test_non_finite_loss():
+    model, opt = fresh()
+
+    def poisoned(g):
+        x, y = batch(g)
+        x[0, 0] = float("nan")
+        return x, y
+    found = codes(model, opt, steps=12, data=poisoned)
+    assert "NON_FINITE_LOSS" in found and found["NON_FINITE_LOSS"].step == 0
+
+
+def test_split_overlap_by_content_not_by_index():
+    g = torch.Generator().manual_seed(0)
+    pool = torch.randint(0, 255, (100, 3, 8, 8), generator=g, dtype=torch.uint8)
+    train_set = torch.utils.data.TensorDataset(pool[:60], torch.zeros(60))
+    copies = pool[40:70].clone()  # 20 of these 30 are training images, stored elsewhere
+    found = check_splits(train_set, {"validation": copies, "test": pool[80:]})
+    assert [f.code for f in found] == ["SPLIT_OVERLAP"]
+    assert found[0].evidence == {"split": "validation", "shared": 20, "size": 30}
+
+
+def test_eval_augmentation_and_its_clean_counterpart():
+    class Images(torch.utils.data.Dataset):
+        def __init__(self, random):
+            self.x, self.random = torch.rand(10, 3, 8, 8), random
+
+        def __len__(self):
+            return 10
+
+        def __getitem__(self, i):
+            x = self.x[i]
+            return (torch.rot90(x, int(torch.randint(0, 4, ())), (1, 2)) if self.random else x), 0
+
+    assert [f.code for f in check_eval_transforms(Images(random=True))] == ["EVAL_AUGMENTATION"]
+    assert check_eval_transforms(Images(random=False)) == []
+
+
+def test_every_code_has_a_planted_test_here():
+    import inspect
+    source = inspect.getsource(sys.modules[__name__])
+    assert {c for c in CODES if f'"{c}"' in source.split("def test_every_code")[0]} == set(CODES)
+
+
+# --------------------------------------------------------------------------- the monitor's contract
+
+
+def test_detach_removes_every_hook():
+    model, opt = fresh()
+    monitor = TrainingMonitor(model, opt)
+    monitor.detach()
+    train(model, opt, steps=5, zero_grad=False)
+    assert monitor.findings() == [] and monitor.steps == 0
+
+
+def test_unknown_options_are_refused():
+    model, opt = fresh()
+    with pytest.raises(TypeError, match="intervall"):
+        TrainingMonitor(model, opt, intervall=5)
+
+
+# --------------------------------------------------------------------------- unchanged scripts
+
+
+SCRIPT = textwrap.dedent("""
+    import sys, torch
+    from torch import nn
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    for step in range(30):
+        x = torch.randn(32, 8)
+        y = (x[:, 0] > 0).long()
+        loss = loss_fn(model(x), y)
+        loss.backward()          # never cleared: the planted bug
+        opt.step()
+        if step == 20 and "--interrupt" in sys.argv:
+            raise KeyboardInterrupt
+    sys.exit(int(sys.argv[1]))
+""")
+
+
+@pytest.mark.parametrize("args, code", [(["0"], 0), (["3"], 3), (["0", "--interrupt"], 130)])
+def test_a_script_runs_unchanged_and_keeps_its_exit_code(tmp_path, args, code):
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    proc = subprocess.run([sys.executable, "-m", "svhn_debug.checks", str(script), *args],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == code, proc.stderr
+    assert "GRAD_ACCUMULATION (step 1)" in proc.stderr
+
+
+def test_a_missing_script_is_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "svhn_debug.checks", str(tmp_path / "nope.py")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "no such script" in proc.stderr and "Traceback" not in proc.stderr
