@@ -82,3 +82,47 @@ def test_report_decisions_pair_runs_by_seed_and_follow_the_rule(monkeypatch):
     assert report.verdict("screen").startswith("screen passed")
     assert report.adopted_path("parent", [("screen", "parent"), ("noisy", "parent"), ("steady", "parent"),
                                           ("noisy", "parent")]) == ["parent", "steady"]
+
+
+def test_every_bug_both_ways_reads_masking_from_the_two_directions(monkeypatch):
+    from svhn_debug import logbook, runner
+    from test_faults import fake_runs
+
+    # "masked": putting it back costs 30 points, removing it from the broken start gains nothing;
+    # "alone": both directions move the result; "inert": neither does beyond noise
+    fake_runs(monkeypatch, {"fixed": [0.80, 0.82, 0.81], "start": [0.20, 0.20, 0.21],
+                            "masked-back": [0.50, 0.52, 0.51], "masked-out": [0.20, 0.21, 0.20],
+                            "alone-back": [0.60, 0.61, 0.62], "alone-out": [0.40, 0.41, 0.40],
+                            "inert-back": [0.81, 0.80, 0.82], "inert-out": [0.21, 0.19, 0.21]})
+    monkeypatch.setattr(logbook, "COLLEAGUE_START", "start")
+    monkeypatch.setattr(logbook, "BUGS", [{"bug": k, "fixed": "fixed", "broken": f"{k}-back", "removed": f"{k}-out"}
+                                          for k in ("masked", "alone", "inert")])
+    rows = report.ablation()
+    assert [(r["bug"], r["direction"], r["start"]) for r in rows][:2] == [("masked", "reintroduced", "fixed"),
+                                                                          ("masked", "removed", "start")]
+    assert rows[0]["mean"] == pytest.approx(0.51) and rows[0]["std"] == pytest.approx(0.01) and rows[0]["seeds"] == 3
+    assert rows[0]["change"] == pytest.approx(-0.30)
+    effects = {e["bug"]: e["reading"] for e in report.bug_effects()}
+    assert effects == {"masked": "matters alone, but the other bugs mask its removal",
+                       "alone": "matters alone, and removing it alone already helps",
+                       "inert": "no effect beyond seed noise either way on this budget"}
+    table = report.ablation_table()
+    assert "51.0 ± 1.0 (3)" in table and "-30.0" in table
+
+
+def test_the_summary_figures_name_the_derived_final_recipe(monkeypatch):
+    from svhn_debug import logbook, runner
+    from test_faults import fake_runs
+
+    fake_runs(monkeypatch, {"ref": [0.19, 0.20, 0.21, 0.20, 0.20], "base": [0.80, 0.75, 0.70, 0.72, 0.78],
+                            "better": [0.82, 0.77, 0.72, 0.74, 0.80], "worse": [0.70, 0.80, 0.60, 0.70, 0.70]})
+    monkeypatch.setattr(logbook, "REFERENCE", "ref")
+    monkeypatch.setattr(logbook, "FIX_PATH", ["base"])
+    monkeypatch.setattr(logbook, "TUNING_STEPS", [("worse", "base"), ("better", "base")])
+    monkeypatch.setattr(logbook, "BUGS", [])
+    monkeypatch.setattr(report, "time_to_accuracy", lambda: {"ratio": 0.3})
+    assert report.ladder() == ["base", "better"]
+    figures = report.summary_figures()
+    assert figures["final"]["name"] == "better" and figures["final"]["seeds"] == 5
+    assert figures["reference"]["mean"] == pytest.approx(0.20)
+    assert figures["ablation"] == [] and figures["time_to_accuracy_ratio"] == 0.3

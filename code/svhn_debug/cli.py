@@ -153,6 +153,25 @@ def _cmd_doctor(args) -> int:
     return 0
 
 
+def _cmd_report(args) -> int:
+    from . import report
+
+    figures = _finite(report.summary_figures())
+    if args.json:
+        print(json.dumps(figures, indent=1))
+        return 0
+
+    def line(b):
+        return "n/a" if b["mean"] is None else f"{100 * b['mean']:.1f}% ± {100 * b['std']:.1f} over {b['seeds']} seeds"
+    print(f"reference ({figures['reference']['name']}): {line(figures['reference'])}")
+    print(f"final ({figures['final']['name']}): {line(figures['final'])}")
+    for r in figures["ablation"]:
+        print(f"{r['bug']:<45} {r['direction']:<13} {r['experiment']:<22} {line(r)}")
+    ratio = figures["time_to_accuracy_ratio"]
+    print(f"time to accuracy (final / reference): {'not measured' if ratio is None else f'{ratio:.2f}'}")
+    return 0
+
+
 def _finite(value):
     """``value`` with every non-finite float replaced by ``None`` (JSON has no NaN)."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -203,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--save", action="store_true", help="save the diagnosis for the book (cache/doctor/)")
     doctor.add_argument("--json", action="store_true")
     doctor.set_defaults(func=_cmd_doctor)
+    rep = sub.add_parser("report", help="the figures the summary rests on: the bar, the final recipe, every bug both ways")
+    rep.add_argument("--json", action="store_true", help="as JSON (test accuracies as fractions)")
+    rep.set_defaults(func=_cmd_report)
     return parser
 
 
@@ -220,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UnknownExperiment, ConfigError, DataUnavailable, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except SourceChanged as err:
+    except (SourceChanged, runner.MissingRun) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

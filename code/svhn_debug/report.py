@@ -274,13 +274,26 @@ def last_loss(name: str, window: int = 8) -> float:
     return sum(s["loss"] for s in steps[-window:]) / min(window, len(steps))
 
 
-def ladder_figure():
-    """Test accuracy along the adopted chain of experiments (logbook.LADDER), seeds as ranges."""
-    from .plots import accuracy_ladder
-    from .logbook import LADDER
+def ladder() -> list[str]:
+    """The path from the notebook to the final recipe: the fixes, then every tuning step the rule
+    adopts (:func:`adopted_path` over ``logbook.TUNING_STEPS``)."""
+    from .logbook import FIX_PATH, TUNING_STEPS
 
-    s = [stats(n) for n in LADDER]
-    return accuracy_ladder(list(LADDER), [x.mean for x in s], [x.low for x in s], [x.high for x in s])
+    return FIX_PATH[:-1] + adopted_path(FIX_PATH[-1], TUNING_STEPS)
+
+
+def final_recipe() -> str:
+    """The last experiment of :func:`ladder`: the recipe the decisions lead to."""
+    return ladder()[-1]
+
+
+def ladder_figure():
+    """Test accuracy along :func:`ladder`, seeds as ranges."""
+    from .plots import accuracy_ladder
+
+    names = ladder()
+    s = [stats(n) for n in names]
+    return accuracy_ladder(names, [x.mean for x in s], [x.low for x in s], [x.high for x in s])
 
 
 def _cockpit_values(name: str, quantity: str):
@@ -341,3 +354,95 @@ def paired_gains(name: str, against: str, metric: str = "validation_accuracy") -
     """Per-seed gains of ``name`` over ``against`` for the seeds both ran with a value (same
     seed, same initialisation and data order at the start)."""
     return list(stats_module.pair(by_seed(name, metric), by_seed(against, metric)).gains)
+
+
+def _matters(changed: str, start: str, metric: str = "test_accuracy") -> tuple[stats_module.Paired, bool]:
+    """``changed`` against ``start`` paired by seed, and whether the rule calls the change larger
+    than seed noise in either direction (a gain it would adopt, or a loss it would adopt if
+    the comparison were turned round)."""
+    p = stats_module.pair(by_seed(changed, metric), by_seed(start, metric))
+    turned = stats_module.Paired(tuple(-g for g in p.gains), p.seeds, p.candidate_diverged, p.baseline_only_diverged)
+    return p, stats_module.decide(p).adopted or stats_module.decide(turned).adopted
+
+
+def ablation() -> list[dict]:
+    """Every bug both ways: put back alone into the fixed run, and removed alone from the
+    colleague's configuration. One row per bug and direction: mean and std of the final test
+    accuracy over seeds (fractions; ``None`` if any seed diverged), the paired change against the
+    starting point, and whether the rule calls that change larger than seed noise."""
+    from .logbook import BUGS, COLLEAGUE_START
+
+    rows = []
+    for b in BUGS:
+        for direction, name, start in (("reintroduced", b["broken"], b["fixed"]),
+                                       ("removed", b["removed"], COLLEAGUE_START)):
+            s, base = stats(name), stats(start)
+            paired, matters = _matters(name, start)
+            rows.append({"bug": b["bug"], "direction": direction, "experiment": name, "start": start,
+                         "mean": s.mean, "std": s.std, "seeds": s.n, "start_mean": base.mean,
+                         "change": paired.mean, "stderr": paired.stderr, "matters": matters,
+                         "diverged": s.diverged})
+    return rows
+
+
+def bug_effects() -> list[dict]:
+    """Per bug, what the two directions say together: ``alone`` (putting it back into the fixed
+    run changes the result beyond noise), ``removal_alone`` (taking only it out of the
+    colleague's run does), and the reading of the pair."""
+    rows = ablation()
+    out = []
+    for i in range(0, len(rows), 2):
+        back, removed = rows[i], rows[i + 1]
+        alone, removal = back["matters"] or back["diverged"] > 0, removed["matters"]
+        reading = {(True, True): "matters alone, and removing it alone already helps",
+                   (True, False): "matters alone, but the other bugs mask its removal",
+                   (False, True): "hurts only together with the others",
+                   (False, False): "no effect beyond seed noise either way on this budget"}[alone, removal]
+        out.append({"bug": back["bug"], "alone": alone, "removal_alone": removal, "reading": reading})
+    return out
+
+
+def ablation_table() -> str:
+    """The both-ways table for the book: per bug and direction, mean ± std test accuracy, the
+    paired change against the starting point, and what it says."""
+    rows, effects = ablation(), {e["bug"]: e for e in bug_effects()}
+
+    def acc(r):
+        if r["diverged"]:
+            return f"diverged ({r['diverged']} of {r['seeds']})"
+        return f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f}"
+    out = []
+    for r in rows:
+        change = "n/a" if r["change"] is None else f"{100 * r['change']:+.1f}"
+        out.append({"bug": f"**{r['bug']}**" if r["direction"] == "reintroduced" else "",
+                    "direction": f"{r['direction']} (`{r['experiment']}` from `{r['start']}`)",
+                    "test acc. % (seeds)": f"{acc(r)} ({r['seeds']})", "change, points": change,
+                    "beyond noise": "yes" if r["matters"] else "no",
+                    "reading": effects[r["bug"]]["reading"] if r["direction"] == "reintroduced" else ""})
+    return markdown_table(out, align="llrrll", widths=[20, 30, 14, 9, 8, 24])
+
+
+def summary_figures() -> dict:
+    """The figures the summary rests on (``python -m svhn_debug report --json``): the bar to
+    beat, the final recipe, every bug both ways (test accuracies as fractions), and the
+    time-to-accuracy ratio measured by ``bench/time_to_accuracy.py`` (``None`` until measured)."""
+    from .logbook import REFERENCE
+
+    def block(name):
+        s = stats(name)
+        return {"name": name, "mean": s.mean, "std": s.std, "seeds": s.n}
+    return {"reference": block(REFERENCE), "final": block(final_recipe()),
+            "ablation": [{k: r[k] for k in ("bug", "direction", "experiment", "mean", "std", "seeds")}
+                         for r in ablation()],
+            "time_to_accuracy_ratio": (time_to_accuracy() or {}).get("ratio")}
+
+
+def time_to_accuracy() -> dict | None:
+    """The last measurement of ``bench/time_to_accuracy.py`` for the active profile, if any."""
+    import json
+
+    from .cache import cache_root
+    from .profiles import active_profile
+
+    path = cache_root() / "bench" / f"time_to_accuracy-{active_profile().name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None

@@ -1,0 +1,117 @@
+"""Wall time each recipe needs to reach a target test accuracy, in one process on one machine.
+
+Trains the final recipe and the bar to beat (first seed, the profile's budget) one after the
+other, evaluates the test split every ``--every`` optimizer steps from an optimizer-step hook (the
+training loop is not changed), and stops each clock while it evaluates. The targets are the final
+mean test accuracy (over its cached seeds) of ``REFERENCE``, the course's recipe, as the goal
+asks, and of ``REFERENCE_LEARNING``, the same recipe with the one change that lets it leave the
+plateau on this budget: a recipe that never reaches a target reports ``None``.
+
+The ratio the goal names is final's time over ``REFERENCE``'s time to ``REFERENCE``'s mean (goal:
+at most 0.4). The result is written to ``cache/bench/time_to_accuracy-<profile>.json`` (the book
+and ``report --json`` read it from there) and printed; the last line is
+``time_to_accuracy_ratio=<number or None>``.
+
+Usage: python bench/time_to_accuracy.py [--every 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import torch
+from torch import nn
+from torch.optim.optimizer import register_optimizer_step_post_hook
+
+from svhn_debug import report, runner
+from svhn_debug.cache import cache_root
+from svhn_debug.logbook import REFERENCE, REFERENCE_LEARNING
+from svhn_debug.profiles import active_profile
+from svhn_debug.training import evaluate, train
+
+
+def timed_run(name: str, targets: dict[str, float], every: int) -> dict:
+    """Train ``name`` (first seed); training seconds until each target is first reached."""
+    config = runner.get(name).config
+    test = runner.batches_of(name)["batches"]["test"]
+    top: list[nn.Module] = []
+    depth = [0]
+    state = {"eval": 0.0, "steps": 0, "curve": []}
+    reached: dict[str, float | None] = {k: None for k in targets}
+
+    def enter(module, args):
+        if depth[0] == 0 and not top and not isinstance(module, nn.modules.loss._Loss):
+            top.append(module)
+        depth[0] += 1
+
+    def leave(module, args, output):
+        depth[0] -= 1
+
+    def after_step(optimizer, args, kwargs):
+        state["steps"] += 1
+        if state["steps"] % every or not top:
+            return
+        paused = time.perf_counter()
+        elapsed = paused - start - state["eval"]  # training seconds so far (earlier evaluations excluded)
+        model = top[0]
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            _, acc, _ = evaluate(model, test, tta=config.tta)
+        model.train(was_training)
+        state["eval"] += time.perf_counter() - paused
+        state["curve"].append((state["steps"], round(elapsed, 3), acc))
+        for k, target in targets.items():
+            if reached[k] is None and acc >= target:
+                reached[k] = elapsed
+
+    hooks = [nn.modules.module.register_module_forward_pre_hook(enter),
+             nn.modules.module.register_module_forward_hook(leave), register_optimizer_step_post_hook(after_step)]
+    start = time.perf_counter()
+    try:
+        train(config, pools=runner.pools())
+    finally:
+        for h in hooks:
+            h.remove()
+    total = time.perf_counter() - start - state["eval"]
+    print(f"{name}: {state['steps']} steps, {total:.1f} s training; reached "
+          + ", ".join(f"{k} at {'never' if v is None else f'{v:.1f} s'}" for k, v in reached.items()), flush=True)
+    return {"name": name, "seconds": total, "reached": reached, "curve": state["curve"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--every", type=int, default=4, help="evaluate the test split every this many steps")
+    args = parser.parse_args()
+    if args.every < 1:
+        parser.error("--every must be at least 1")
+    final = report.final_recipe()
+    targets = {REFERENCE: report.final(REFERENCE), REFERENCE_LEARNING: report.final(REFERENCE_LEARNING)}
+    print("targets (final mean test accuracy over cached seeds): "
+          + ", ".join(f"{k} {100 * v:.1f}%" for k, v in targets.items()), flush=True)
+    runs = {name: timed_run(name, targets, args.every) for name in (REFERENCE, REFERENCE_LEARNING, final)}
+
+    def ratio(target: str) -> float | None:
+        mine, bar = runs[final]["reached"][target], runs[target]["reached"][target]
+        return None if mine is None or not bar else mine / bar
+    out = {"profile": active_profile().name, "every": args.every, "targets": targets, "runs": runs,
+           "ratio": ratio(REFERENCE), "ratio_learning": ratio(REFERENCE_LEARNING), "final": final,
+           "machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+                       "cpus": os.cpu_count()},
+           "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    path = cache_root() / "bench" / f"time_to_accuracy-{out['profile']}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(out, indent=1))
+    os.replace(tmp, path)
+    print(f"written to {path}")
+    print(f"ratio_learning={out['ratio_learning']}")
+    print(f"time_to_accuracy_ratio={out['ratio']}")
+
+
+if __name__ == "__main__":
+    main()
