@@ -142,6 +142,19 @@ register("shift", "relu-batchnorm", "Do translations alone (up to 2 px, no jitte
 register("tta", "relu-batchnorm", "Does averaging the predictions over 2-px shifts at evaluation help?", tta="shift")
 register("lr-2e-3", "relu-batchnorm", "With BatchNorm, does the reference's rate of 2e-3 beat 1e-3?", lr=2e-3)
 
+# Confirmations: a screen that passed, run again on four fresh seeds (the screen's seed chose it,
+# so it takes no part in the decision), paired with `relu-batchnorm` on the same seeds.
+CONFIRM_SEEDS = (1, 2, 3, 4)
+
+
+def confirm(name: str) -> str:
+    """Register the confirmation of screen ``name``: the same configuration on CONFIRM_SEEDS."""
+    register(f"{name}-confirm", name, f"Does {name!r} hold on four fresh seeds?", seeds=CONFIRM_SEEDS)
+    return f"{name}-confirm"
+
+
+CONFIRMED = [confirm(n) for n in ("shift", "augment", "decay-weights")]
+
 
 # --- The exam question with our own runs (chapter 7) --------------------------------------------
 # A half-width network on the cpu profile keeps it affordable. Two update rules, Adam and SGD with
@@ -171,7 +184,7 @@ for _i, ((_rule, (_space, _fixed)), (_horizon, _epochs)) in enumerate(
 # point: `report.ladder()` keeps those the rule adopts, so the path and the final recipe are
 # derived from the decisions, never typed.
 FIX_PATH = ["colleague", "lean", "zero-grad", "lr-1e-3", "constant-lr", "no-rotation", "sound-split", "normalize"]
-TUNING_STEPS = [("relu-batchnorm", "normalize")]
+TUNING_STEPS = [("relu-batchnorm", "normalize")] + [(c, "relu-batchnorm") for c in CONFIRMED]
 REFERENCE = "reference"  # the bar to beat: the course's recipe
 REFERENCE_LEARNING = "reference-bn-hidden"  # the course's recipe with the one change that lets it learn here
 
