@@ -116,3 +116,13 @@ def test_a_change_in_the_package_or_profile_re_executes_a_chapter(monkeypatch):
         m.setenv("SVHN_DEBUG_PROFILE", "full")
         assert key(book.to_notebook(book.parse_qmd(text))) != base
     assert key(book.to_notebook(book.parse_qmd(text))) == base
+
+
+def test_an_unresolved_cross_reference_stops_the_offline_render(tmp_path):
+    (tmp_path / "_quarto.yml").write_text(
+        "project: {type: book}\nbook:\n  title: T\n  chapters: [index.qmd, c.qmd]\nexecute: {echo: false}\n")
+    (tmp_path / "index.qmd").write_text("# Preface {.unnumbered}\n\nHello.\n")
+    (tmp_path / "c.qmd").write_text("# Chap {#sec-c}\n\nSee @fig-nowhere and @sec-c.\n")
+    with pytest.raises(book.UnresolvedReference, match="@fig-nowhere"):
+        book.render(tmp_path)
+    assert book.main(["--root", str(tmp_path)]) == 1

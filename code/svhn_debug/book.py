@@ -135,6 +135,10 @@ def execute(nb, cwd: Path, cache_dir: Path, timeout: int = 3600):
 # --------------------------------------------------------------------------- Markdown out
 
 
+class UnresolvedReference(RuntimeError):
+    """A cross-reference to a label no chapter defines."""
+
+
 @dataclass
 class Numbering:
     """Cross-reference numbers: figures and tables per chapter (``2.3``), chapters, appendices."""
@@ -145,7 +149,9 @@ class Numbering:
         kind = {"fig": "Figure", "tbl": "Table", "sec": "Chapter"}[label.split("-")[0]]
         number = self.labels.get(label)
         if number is None:
-            return f"?{label}"
+            raise UnresolvedReference(f"@{label} refers to no figure, table or chapter of the book "
+                                      f"(Quarto would print ?{label}); known labels of that kind: "
+                                      f"{', '.join(sorted(k for k in self.labels if k.startswith(label.split('-')[0]))) or 'none'}")
         if kind == "Chapter" and number[:1].isalpha():
             kind = "Appendix"
         return f"{kind} {number}"

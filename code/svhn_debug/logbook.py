@@ -192,24 +192,30 @@ REFERENCE_LEARNING = "reference-bn-hidden"  # the course's recipe with the one c
 # Each names the chapter that finds it, the fixed run, the ablation that puts the bug back into
 # that run (the bug's effect on its own), and the run that removes only this bug from the
 # colleague's configuration (`COLLEAGUE_START`): the two directions differ where bugs mask each other.
+# `check` is the health check's code that names the bug (svhn_debug.checks).
 COLLEAGUE_START = "lean"
+
+# The runs the checks chapter diagnoses with the monitor (besides the final recipe, derived):
+# the notebook, and the BatchNorm model with the notebook's evaluation helper, where training in
+# evaluation mode first matters.
+DIAGNOSED = ["colleague", "ablate-eval-mode"]
 BUGS = [
     {"bug": "gradients are never cleared", "symptom": "gradient norm grows while the loss stays flat",
      "cause": "no zero_grad() in the batch loop", "fix": "clear before each backward pass",
-     "fixed": "normalize", "broken": "ablate-accumulate", "removed": "zero-grad", "chapter": "sec-code"},
+     "fixed": "normalize", "broken": "ablate-accumulate", "check": "GRAD_ACCUMULATION", "removed": "zero-grad", "chapter": "sec-code"},
     {"bug": "learning rate far too small", "symptom": "loss and accuracy do not move",
-     "cause": "Adam with lr 1e-5", "fix": "lr 1e-3", "fixed": "normalize", "broken": "ablate-lr-1e-5", "removed": "accumulating-lr-1e-3",
+     "cause": "Adam with lr 1e-5", "fix": "lr 1e-3", "fixed": "normalize", "broken": "ablate-lr-1e-5", "check": "LR_TOO_SMALL", "removed": "accumulating-lr-1e-3",
      "chapter": "sec-code"},
     {"bug": "learning rate grows every step", "symptom": "rising learning-rate trajectory",
      "cause": "ExponentialLR, gamma 1.001, per batch", "fix": "constant rate",
-     "fixed": "normalize", "broken": "ablate-lr-growth", "removed": "remove-lr-growth", "chapter": "sec-code"},
+     "fixed": "normalize", "broken": "ablate-lr-growth", "check": "LR_GROWTH", "removed": "remove-lr-growth", "chapter": "sec-code"},
     {"bug": "digits rotated by up to 180 degrees", "symptom": "upside-down digits; 9s read as 6s",
      "cause": "RandomRotation((0, 180)) on every split", "fix": "no rotation",
-     "fixed": "normalize", "broken": "ablate-rotation", "removed": "remove-rotation", "chapter": "sec-data"},
+     "fixed": "normalize", "broken": "ablate-rotation", "check": "EVAL_AUGMENTATION", "removed": "remove-rotation", "chapter": "sec-data"},
     {"bug": "validation and test are training images", "symptom": "the three curves coincide",
      "cause": "evaluation set from the train split", "fix": "sound split",
-     "fixed": "normalize", "broken": "ablate-split", "removed": "remove-split", "chapter": "sec-data"},
+     "fixed": "normalize", "broken": "ablate-split", "check": "SPLIT_OVERLAP", "removed": "remove-split", "chapter": "sec-data"},
     {"bug": "model left in eval mode after evaluation", "symptom": "BatchNorm model trains in eval mode",
      "cause": "eval_model never calls model.train()", "fix": "switch back after evaluating",
-     "fixed": "relu-batchnorm", "broken": "ablate-eval-mode", "removed": "remove-eval-mode", "chapter": "sec-tuning"},
+     "fixed": "relu-batchnorm", "broken": "ablate-eval-mode", "check": "TRAIN_IN_EVAL_MODE", "removed": "remove-eval-mode", "chapter": "sec-tuning"},
 ]

@@ -437,12 +437,106 @@ def summary_figures() -> dict:
             "time_to_accuracy_ratio": (time_to_accuracy() or {}).get("ratio")}
 
 
-def time_to_accuracy() -> dict | None:
-    """The last measurement of ``bench/time_to_accuracy.py`` for the active profile, if any."""
+def bench_result(name: str) -> dict | None:
+    """The last saved measurement of ``bench/<name>.py`` for the active profile (``None``: not
+    measured yet). Benchmarks measure one machine; their results sit beside the cache."""
     import json
 
     from .cache import cache_root
     from .profiles import active_profile
 
-    path = cache_root() / "bench" / f"time_to_accuracy-{active_profile().name}.json"
+    path = cache_root() / "bench" / f"{name}-{active_profile().name}.json"
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def time_to_accuracy() -> dict | None:
+    """The last measurement of ``bench/time_to_accuracy.py`` for the active profile, if any."""
+    return bench_result("time_to_accuracy")
+
+
+def decision_table(pairs: list[tuple[str, str]], metric: str = "validation_accuracy") -> str:
+    """One row per ``(candidate, starting point)``: the change, the paired seeds, the candidate's
+    validation and test accuracy, the paired gain (± its standard error), and the rule's decision."""
+    rows = []
+    for name, base in pairs:
+        d = decision(name, base, metric)
+        p = d.paired
+        gain = "n/a" if p.mean is None else (f"{100 * p.mean:+.1f}" + ("" if p.stderr is None else f" ± {100 * p.stderr:.1f}"))
+        rows.append({"candidate": f"`{name}`", "against": f"`{base}`",
+                     "change": format_changes(dict(runner.get(name).changes)).replace("'", "") or "(more seeds)",
+                     "paired seeds": p.n, "validation acc.": stats(name, metric).text(),
+                     "test acc.": stats(name).text(), "gain, points": gain, "decision": OUTCOME_WORDS[d.outcome]})
+    return markdown_table(rows, align="lllrrrrl", widths=[16, 14, 22, 6, 13, 13, 10, 12])
+
+
+def against_bar(name: str, bar: str) -> stats_module.BarComparison:
+    """Final test accuracy of ``name`` against the bar ``bar`` (:func:`svhn_debug.stats.beats_bar`)."""
+    return stats_module.beats_bar(stats(name), stats(bar))
+
+
+def bar_sentence(name: str, bar: str) -> Inline:
+    """``name`` against the bar, in words: the margin, what it needs, and the verdict."""
+    c = against_bar(name, bar)
+    if c.margin is None:
+        return Inline(f"`{name}` cannot be compared with `{bar}`: a run diverged")
+    verdict = "beats it" if c.beats else "does not beat it by the goal's margin"
+    return Inline(f"`{name}` ends {points(c.margin)} {'above' if c.margin > 0 else 'below'} `{bar}` "
+                  f"({c.seeds[0]} and {c.seeds[1]} seeds); the goal asks for more than twice the larger seed "
+                  f"standard deviation, {points(c.needed)}, so it {verdict}")
+
+
+def diagnosis(name: str) -> dict:
+    """The saved whole-run diagnosis of ``name`` (``python -m svhn_debug doctor NAME --steps 0 --save``)."""
+    from . import doctor
+
+    return doctor.saved(name, steps=0)
+
+
+def findings_table(name: str) -> str:
+    """The monitor's and the data checks' findings on experiment ``name``: code, severity, the
+    optimizer step it was first raised at (and in which epoch), and what was seen."""
+    d = diagnosis(name)
+    rows = []
+    for f in d["findings"] + d["data_findings"]:
+        step = "data" if f["step"] is None else f"{f['step']} (epoch {f['step'] // d['steps_per_epoch'] + 1})"
+        seen = f["message"].split(". ")[0].rstrip(".") + "."
+        rows.append({"code": f"`{f['code']}`", "severity": f["severity"], "first step": step, "what was seen": seen})
+    if not rows:
+        return "*No findings.*\n"
+    return markdown_table(rows, align="llrl", widths=[20, 8, 10, 50])
+
+
+def first_step(name: str, code: str) -> int | None:
+    """Step at which the monitor first raised ``code`` on ``name`` (``None``: never; data
+    findings count as step 0, before training)."""
+    d = diagnosis(name)
+    for f in d["findings"] + d["data_findings"]:
+        if f["code"] == code:
+            return 0 if f["step"] is None else f["step"]
+    return None
+
+
+def bug_checks() -> list[dict]:
+    """Per bug: its check's code, and the step at which the monitor raised it on the notebook's
+    run and on the run where the bug first matters (``None``: not raised)."""
+    from .logbook import BUGS
+
+    return [{"bug": b["bug"], "code": b["check"], "colleague": first_step("colleague", b["check"]),
+             "where it matters": b["broken"], "there": first_step(b["broken"], b["check"])
+             if b["broken"] in _diagnosed() else None} for b in BUGS]
+
+
+def _diagnosed() -> list[str]:
+    from .logbook import DIAGNOSED
+
+    return DIAGNOSED
+
+
+def bug_checks_table() -> str:
+    """:func:`bug_checks` as a table for the book."""
+    def at(step):
+        return "not raised" if step is None else f"step {step}"
+    rows = [{"bug": r["bug"], "check": f"`{r['code']}`", "on the notebook's run": at(r["colleague"]),
+             "where it matters": f"{at(r['there'])} (`{r['where it matters']}`)" if r["where it matters"] in _diagnosed()
+             else ""} for r in bug_checks()]
+    return markdown_table(rows, align="llll", widths=[30, 22, 16, 24])
