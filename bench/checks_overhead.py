@@ -2,9 +2,10 @@
 
 Trains the same short run (a registered experiment, first seed, one epoch by default) with and
 without :class:`~svhn_debug.checks.GlobalAttach`, alternating the two so that drifts of the
-machine hit both alike, and compares the training seconds the run records (evaluation excluded;
-the monitor attaches through PyTorch's global hooks, exactly as ``doctor`` and
-``python -m svhn_debug.checks`` do). The goal is at most 5%.
+machine hit both alike, and compares the training seconds the runs record (evaluation excluded).
+The monitor attaches through PyTorch's global hooks, exactly as ``doctor`` and
+``python -m svhn_debug.checks`` do. The goal is at most 5%. The result is also written to
+``cache/bench/checks_overhead-<profile>.json`` for the book.
 
 Usage: python bench/checks_overhead.py [--name relu-batchnorm] [--repeats 3] [--profile cpu]
 The last line is ``monitor_overhead=<fraction>``.
@@ -13,10 +14,14 @@ The last line is ``monitor_overhead=<fraction>``.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import time
 from dataclasses import replace
 
 from svhn_debug import runner
+from svhn_debug.cache import cache_root
 from svhn_debug.checks import GlobalAttach
 from svhn_debug.profiles import get_profile
 from svhn_debug.training import train
@@ -49,6 +54,15 @@ def main() -> None:
     a, b = statistics.median(plain), statistics.median(watched)
     print(f"experiment {args.name}, profile {profile.name}, {result.meta['total_steps']} steps a run, "
           f"{args.repeats} repeats; median ms/step plain {1000 * a:.2f}, monitored {1000 * b:.2f}")
+    out = {"profile": profile.name, "experiment": args.name, "steps": result.meta["total_steps"],
+           "repeats": args.repeats, "plain_ms_per_step": [1000 * v for v in plain],
+           "monitored_ms_per_step": [1000 * v for v in watched], "overhead": b / a - 1,
+           "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    path = cache_root() / "bench" / f"checks_overhead-{profile.name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.with_suffix(".tmp").write_text(json.dumps(out, indent=1))
+    os.replace(path.with_suffix(".tmp"), path)
+    print(f"written to {path}")
     print(f"monitor_overhead={b / a - 1:.4f}")
 
 

@@ -153,7 +153,7 @@ def confirm(name: str) -> str:
     return f"{name}-confirm"
 
 
-CONFIRMED = [confirm(n) for n in ("shift", "augment", "decay-weights")]
+CONFIRMED = [confirm(n) for n in ("shift", "augment", "decay-weights", "tta")]
 
 
 # --- The exam question with our own runs (chapter 7) --------------------------------------------
