@@ -356,7 +356,7 @@ def paired_gains(name: str, against: str, metric: str = "validation_accuracy") -
     return list(stats_module.pair(by_seed(name, metric), by_seed(against, metric)).gains)
 
 
-def _matters(changed: str, start: str, metric: str = "test_accuracy") -> tuple[stats_module.Paired, bool]:
+def matters(changed: str, start: str, metric: str = "test_accuracy") -> tuple[stats_module.Paired, bool]:
     """``changed`` against ``start`` paired by seed, and whether the rule calls the change larger
     than seed noise in either direction (a gain it would adopt, or a loss it would adopt if
     the comparison were turned round)."""
@@ -377,10 +377,10 @@ def ablation() -> list[dict]:
         for direction, name, start in (("reintroduced", b["broken"], b["fixed"]),
                                        ("removed", b["removed"], COLLEAGUE_START)):
             s, base = stats(name), stats(start)
-            paired, matters = _matters(name, start)
+            paired, beyond_noise = matters(name, start)
             rows.append({"bug": b["bug"], "direction": direction, "experiment": name, "start": start,
                          "mean": s.mean, "std": s.std, "seeds": s.n, "start_mean": base.mean,
-                         "change": paired.mean, "stderr": paired.stderr, "matters": matters,
+                         "change": paired.mean, "stderr": paired.stderr, "matters": beyond_noise,
                          "diverged": s.diverged})
     return rows
 
@@ -454,6 +454,14 @@ def time_to_accuracy() -> dict | None:
     return bench_result("time_to_accuracy")
 
 
+def _change_text(name: str) -> str:
+    """What ``name`` changes; for a confirmation (no change of its own), its screen's change."""
+    exp = runner.get(name)
+    if exp.changes or not exp.parent:
+        return format_changes(dict(exp.changes)).replace("'", "")
+    return _change_text(exp.parent) + " (fresh seeds)"
+
+
 def decision_table(pairs: list[tuple[str, str]], metric: str = "validation_accuracy") -> str:
     """One row per ``(candidate, starting point)``: the change, the paired seeds, the candidate's
     validation and test accuracy, the paired gain (± its standard error), and the rule's decision."""
@@ -463,7 +471,7 @@ def decision_table(pairs: list[tuple[str, str]], metric: str = "validation_accur
         p = d.paired
         gain = "n/a" if p.mean is None else (f"{100 * p.mean:+.1f}" + ("" if p.stderr is None else f" ± {100 * p.stderr:.1f}"))
         rows.append({"candidate": f"`{name}`", "against": f"`{base}`",
-                     "change": format_changes(dict(runner.get(name).changes)).replace("'", "") or "(more seeds)",
+                     "change": _change_text(name),
                      "paired seeds": p.n, "validation acc.": stats(name, metric).text(),
                      "test acc.": stats(name).text(), "gain, points": gain, "decision": OUTCOME_WORDS[d.outcome]})
     return markdown_table(rows, align="lllrrrrl", widths=[16, 14, 22, 6, 13, 13, 10, 12])
@@ -540,3 +548,19 @@ def bug_checks_table() -> str:
              "where it matters": f"{at(r['there'])} (`{r['where it matters']}`)" if r["where it matters"] in _diagnosed()
              else ""} for r in bug_checks()]
     return markdown_table(rows, align="llll", widths=[30, 22, 16, 24])
+
+
+def codes_table() -> str:
+    """Every code of the health checks with its severity and what it means."""
+    from .checks import CODES
+
+    rows = [{"code": f"`{code}`", "severity": severity, "what it means and what to try": meaning}
+            for code, (severity, meaning) in CODES.items()]
+    return markdown_table(rows, align="lll", widths=[22, 8, 60])
+
+
+def statistics_median(values: list[float]) -> float:
+    """Median of a list (for benchmark figures)."""
+    import statistics
+
+    return statistics.median(values)
