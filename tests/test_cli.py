@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -69,3 +70,36 @@ def test_offline_svhn_error_is_one_line(monkeypatch, tmp_path, capsys):
     assert main(["status"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: SVHN's train split is not in") and err.count("\n") == 1
+
+
+def test_run_all_computes_what_is_missing_and_force_recomputes_in_place(register_tiny, capsys):
+    from svhn_debug import cache
+    from svhn_debug.profiles import active_profile
+
+    register_tiny("tiny")
+    register_tiny("tiny-lr", "tiny", lr=2e-3)
+    assert main(["run-all", "--jobs", "1"]) == 0 and main(["status", "--check"]) == 0
+    before = {m["folder"]: m["finished_at"] for m in cache.entries(active_profile())}
+    assert len(before) == 2
+    assert main(["run-all", "--jobs", "1"]) == 0  # nothing missing: nothing recomputed
+    assert {m["folder"]: m["finished_at"] for m in cache.entries(active_profile())} == before
+    capsys.readouterr()
+    time.sleep(1.1)  # finished_at has a resolution of one second
+    assert main(["run", "tiny", "--force", "--jobs", "1"]) == 0
+    after = {m["folder"]: m for m in cache.entries(active_profile())}
+    assert set(after) == set(before)  # replaced in place, no second entry
+    changed = [f for f in before if after[f]["finished_at"] != before[f]]
+    assert len(changed) == 1 and after[changed[0]]["name"] == "tiny"
+
+
+def test_prune_dry_run_names_what_it_would_remove_and_removes_nothing(one_experiment, capsys):
+    from svhn_debug import cache
+
+    main(["run", "tiny"])
+    stray = cache.cache_root() / "smoke" / "0123stray"
+    stray.mkdir()
+    capsys.readouterr()
+    assert main(["prune", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"would remove {stray}" in out and "1 unreferenced entry" in out
+    assert stray.exists() and main(["status", "--check"]) == 0

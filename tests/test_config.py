@@ -60,12 +60,15 @@ def test_diff_lists_exactly_the_changed_fields():
         "zero_grad": (False, True), "lr": (1e-5, 1e-3)}
 
 
-def test_every_registered_experiment_is_its_parent_plus_its_changes():
-    for exp in BOOK:
-        parent = BOOK.get(exp.parent).config if exp.parent else BOOK_ROOT
-        assert config_diff(parent, exp.config) == {k: (getattr(parent, k), v) for k, v in exp.changes
-                                                   if getattr(parent, k) != v}
-        assert BOOK.lineage(exp.name)[0].parent is None
+def test_a_grandchild_inherits_its_parents_changes_not_the_roots_config():
+    # catches: register() starting from the root instead of the parent's configuration
+    from svhn_debug.registry import Registry
+
+    reg = Registry(root=COLLEAGUE)
+    reg.register("a", None, "?", zero_grad=True)
+    reg.register("b", "a", "?", lr=1e-3)
+    assert config_diff(COLLEAGUE, reg.get("b").config) == {"zero_grad": (False, True), "lr": (1e-5, 1e-3)}
+    assert [e.name for e in reg.lineage("b")] == ["a", "b"]
 
 
 def test_unknown_experiment_suggests_close_names():

@@ -53,15 +53,29 @@ def test_colleague_evaluation_data_are_training_images(pools, smoke):
     splits = make_splits(pools, smoke, COLLEAGUE)
     assert split_overlap(splits, "train", "validation") == 1.0
     assert split_overlap(splits, "train", "test") == 1.0
-    assert split_overlap(splits, "validation", "test") == 0.0
     assert len(splits["validation"].labels) + len(splits["test"].labels) == len(splits["train"].labels)
 
 
-def test_sound_split_keeps_validation_and_test_unseen(pools, smoke):
+def test_sound_split_keeps_validation_and_test_unseen_by_content(pools, smoke):
+    # by content, not by index: catches a test split cut from the training pool, or duplicates
+    from svhn_debug.checks import check_splits
+
     splits = make_splits(pools, smoke, replace(COLLEAGUE, split="sound"))
-    assert split_overlap(splits, "train", "validation") == 0.0
-    assert split_overlap(splits, "train", "test") == 0.0
+    assert check_splits(splits["train"].images, {"validation": splits["validation"].images,
+                                                 "test": splits["test"].images}) == []
     assert splits["test"].pool == "test"
+    colleague = make_splits(pools, smoke, COLLEAGUE)
+    assert len(check_splits(colleague["train"].images, {"test": colleague["test"].images})) == 1
+
+
+def test_the_colleagues_preset_rotates_the_evaluation_images(pools, smoke):
+    # catches: an evaluation pipeline that ignores eval_transform (the bug would vanish)
+    for pipeline in ("pil", "tensor"):
+        cfg = replace(COLLEAGUE, pipeline=pipeline)
+        batches = build_batches(make_splits(pools, smoke, cfg), cfg, torch.device("cpu"))
+        x1, _ = next(iter(batches["test"]))
+        x2, _ = next(iter(batches["test"]))
+        assert not torch.equal(x1, x2), pipeline  # the same images, rotated anew on every read
 
 
 def test_batched_rotation_matches_torchvision_image_by_image():
@@ -100,9 +114,25 @@ def test_sound_augmentation_keeps_images_close_and_labels_untouched(pools, smoke
                    for dy in range(-2, 3) for dx in range(-2, 3)))
     best = torch.stack(best_per_image)
     assert best.median() > 0.99 and best.min() > 0.9  # clamping to [0, 1] costs a little
-    batches = build_batches(splits, cfg, torch.device("cpu"))
-    labels = torch.cat([y for _, y in batches["validation"]])
-    assert torch.equal(labels, splits["validation"].labels)
+
+
+def test_augmented_training_batches_keep_each_image_with_its_label(smoke):
+    # Each image is flat grey at a level that encodes its label; shifts with repeated edges keep
+    # it flat, so every augmented, shuffled batch must still show its own label's level.
+    # catches: labels shuffled or gathered apart from their images.
+    from svhn_debug.data import BatchSource, Split
+
+    labels = torch.arange(96) % 10
+    images = (labels * 20 + 10).to(torch.uint8).view(-1, 1, 1, 1).expand(-1, 3, 32, 32).contiguous()
+    split = Split(images, labels, "train", torch.arange(96))
+    source = BatchSource(split, batch_size=32, transform="shift", device=torch.device("cpu"), shuffle=True,
+                         generator=torch.Generator().manual_seed(0))
+    seen = []
+    for x, y in source:
+        level = (x.mean(dim=(1, 2, 3)) * 255).round()
+        assert torch.equal(level, (y * 20 + 10).float())
+        seen.append(y)
+    assert not torch.equal(torch.cat(seen), labels) and sorted(torch.cat(seen).tolist()) == sorted(labels.tolist())
 
 
 def test_normalisation_standardises_the_training_images(pools, smoke):

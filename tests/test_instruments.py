@@ -77,3 +77,35 @@ def test_tanh_curvature_quantities_use_the_ggn_that_fits_in_memory(tiny, smoke, 
     run = train(replace(tiny, cockpit="business", epochs=10, batch_size=64), smoke, pools)
     logged = set().union(*(entry.keys() for entry in run.cockpit.values()))
     assert {"HessTrace", "TICDiag"} <= logged
+
+
+def test_distance_and_update_size_match_the_parameters_of_a_replay(tiny, smoke, pools):
+    # Reference: replay the run and keep every parameter vector; Cockpit's Distance is each
+    # parameter's distance from its initial value, UpdateSize the length of each step's update.
+    cfg = replace(tiny, cockpit="scalars", epochs=20)
+    run = train(cfg, smoke, pools)
+    from svhn_debug.data import build_batches, make_splits
+    from svhn_debug.model import build_model
+    from svhn_debug.training import build_optimizer
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg)
+    opt = build_optimizer(cfg, model)
+    batches = build_batches(make_splits(pools, smoke, cfg), cfg, torch.device("cpu"))
+    thetas = [[p.detach().clone() for p in model.parameters()]]
+    for _ in range(smoke.epochs(cfg.epochs)):
+        for x, y in batches["train"]:
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+            thetas.append([p.detach().clone() for p in model.parameters()])
+
+    def lengths(a, b):
+        return np.array([float((p - q).norm()) for p, q in zip(a, b)])
+    distance = {int(s): e["Distance"] for s, e in run.cockpit.items() if "Distance" in e}
+    update = {int(s): e["UpdateSize"] for s, e in run.cockpit.items() if "UpdateSize" in e}
+    assert distance and update
+    for step, logged in distance.items():
+        np.testing.assert_allclose(logged, lengths(thetas[step], thetas[0]), rtol=1e-4, atol=1e-8)
+    for step, logged in update.items():
+        np.testing.assert_allclose(logged, lengths(thetas[step + 1], thetas[step]), rtol=1e-4, atol=1e-8)
