@@ -564,3 +564,45 @@ def statistics_median(values: list[float]) -> float:
     import statistics
 
     return statistics.median(values)
+
+
+def images_read(result) -> int:
+    """Images one run read through its data pipeline: every epoch's training images and the
+    evaluated images of every evaluation."""
+    n = result.meta["n_examples"]
+    limit = result.config.get("eval_train_examples") or n["train"]
+    per_eval = min(limit, n["train"]) + n["validation"] + n["test"]
+    return result.meta["epochs_run"] * n["train"] + len(result.epochs) * per_eval
+
+
+def pipeline_ms_per_image(slow: str, fast: str) -> float:
+    """Extra milliseconds per image read that run ``slow`` spent over run ``fast`` (first seeds)."""
+    a, b = runner.result(slow), runner.result(fast)
+    return 1000 * (a.meta["seconds"] - b.meta["seconds"]) / images_read(a)
+
+
+def epoch_losses(name: str) -> list[float]:
+    """Mean training loss of every epoch's mini-batches (first seed)."""
+    steps = runner.result(name).steps
+    epochs = sorted({s["epoch"] for s in steps})
+    return [statistics_mean([s["loss"] for s in steps if s["epoch"] == e]) for e in epochs]
+
+
+def statistics_mean(values: list[float]) -> float:
+    import statistics
+
+    return statistics.fmean(values)
+
+
+def lr_growth_at_last_epoch(name: str) -> float:
+    """Learning rate at the first step of the last epoch over the first step's (first seed)."""
+    steps = runner.result(name).steps
+    last = max(s["epoch"] for s in steps)
+    return next(s["lr"] for s in steps if s["epoch"] == last) / steps[0]["lr"]
+
+
+def plateau_epochs(name: str, margin: float = 0.05) -> int:
+    """Evaluated epochs (first seed) whose validation accuracy stays within ``margin`` of the
+    share of the most common digit: epochs spent on the class-prior plateau."""
+    chance = majority_share(name, "validation")
+    return sum(row["validation_accuracy"] < chance + margin for row in runner.result(name).epochs)
