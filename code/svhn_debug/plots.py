@@ -277,3 +277,25 @@ def _too_few_steps(n: int) -> plt.Figure:
     ax.text(0.5, 0.5, f"Cockpit's dashboard needs at least 3 tracked steps; this run tracked {n}.",
             ha="center", va="center")
     return fig
+
+
+@_closed
+def search_trials(trials: dict[str, list[tuple[float, float | None, bool]]], title: str = "") -> plt.Figure:
+    """Random-search trials: final validation accuracy against the learning rate, one colour per
+    update rule (``{rule: [(lr, accuracy or None, is_best), ...]}``); the best trial is ringed,
+    a trial without a value (diverged) is drawn at the bottom as a cross."""
+    fig, ax = plt.subplots(figsize=(5.5, 2.8))
+    for rule, points in trials.items():
+        lrs = [p[0] for p in points if p[1] is not None]
+        accs = [p[1] for p in points if p[1] is not None]
+        dots = ax.scatter(lrs, accs, s=18, label=rule)
+        failed = [p[0] for p in points if p[1] is None]
+        if failed:
+            ax.scatter(failed, [0.0] * len(failed), marker="x", color=dots.get_facecolor()[0])
+        for lr, acc, best in points:
+            if best and acc is not None:
+                ax.scatter([lr], [acc], s=90, facecolors="none", edgecolors=dots.get_facecolor()[0])
+    ax.set(xscale="log", xlabel="learning rate", ylabel="final validation accuracy", ylim=(0, 1), title=title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -606,3 +606,75 @@ def plateau_epochs(name: str, margin: float = 0.05) -> int:
     share of the most common digit: epochs spent on the class-prior plateau."""
     chance = majority_share(name, "validation")
     return sum(row["validation_accuracy"] < chance + margin for row in runner.result(name).epochs)
+
+
+class ClaimFailed(AssertionError):
+    """A sentence of the book that the cached runs no longer support."""
+
+
+def claim(holds: bool, chapter: str, text: str) -> Inline:
+    """Guard a claim the prose makes: stop the render with a message naming the chapter and the
+    claim when the cached runs contradict it. In the ``smoke`` profile (whose numbers only show
+    that the code runs) a failed claim is a warning instead. Returns an empty inline value."""
+    import warnings
+
+    from .profiles import active_profile
+
+    if not holds:
+        message = f"{chapter}: the claim {text!r} does not hold for the cached {active_profile().name} runs"
+        if active_profile().name != "smoke":
+            raise ClaimFailed(message)
+        warnings.warn(message, stacklevel=2)
+    return Inline("")
+
+
+def trial_value(name: str, epoch: int | None = None, metric: str = "validation_accuracy") -> float | None:
+    """``metric`` of a one-seed trial at ``epoch`` (default: its last; ``None``: diverged)."""
+    run = runner.result(name)
+    if run.diverged_at is not None:
+        return None
+    rows = run.epochs if epoch is None else [r for r in run.epochs if r["epoch"] == epoch]
+    value = rows[-1][metric] if rows else None
+    return value if value is not None and math.isfinite(value) else None
+
+
+def exam_best(rule: str, horizon: str) -> str:
+    """The best trial of a random search (final validation accuracy, seed 0)."""
+    from .logbook import EXAM_SEARCH
+
+    trials = EXAM_SEARCH[rule, horizon]
+    return max(trials, key=lambda n: -1.0 if trial_value(n) is None else trial_value(n))
+
+
+def exam_rankings() -> dict:
+    """The exam's three readings of two update rules: the long-horizon searches' best settings
+    at the long horizon; the same settings read off at the short horizon (their curves at that
+    epoch); and both rules retuned by a search at the short horizon."""
+    from .logbook import EXAM_RULES
+
+    rules = list(EXAM_RULES)
+    short_epoch = runner.result(exam_best(rules[0], "short")).meta["epochs_run"]
+    long_best = {r: exam_best(r, "long") for r in rules}
+    short_best = {r: exam_best(r, "short") for r in rules}
+    readings = {"long": {r: trial_value(long_best[r]) for r in rules},
+                "read_off": {r: trial_value(long_best[r], short_epoch) for r in rules},
+                "retuned": {r: trial_value(short_best[r]) for r in rules}}
+
+    def order(values):
+        return sorted(rules, key=lambda r: -1.0 if values[r] is None else values[r], reverse=True)
+    return {"rules": rules, "short_epoch": short_epoch, "long_epoch": runner.result(long_best[rules[0]]).meta["epochs_run"],
+            "long_best": long_best, "short_best": short_best, "values": readings,
+            "order": {k: order(v) for k, v in readings.items()},
+            "flips": order(readings["read_off"]) != order(readings["retuned"])}
+
+
+def exam_search_figure(horizon: str):
+    """The trials of both rules' searches at one horizon (plots.search_trials)."""
+    from .logbook import EXAM_RULES, EXAM_SEARCH
+    from .plots import search_trials
+
+    data = {}
+    for rule in EXAM_RULES:
+        best = exam_best(rule, horizon)
+        data[rule] = [(runner.get(n).config.lr, trial_value(n), n == best) for n in EXAM_SEARCH[rule, horizon]]
+    return search_trials(data)
