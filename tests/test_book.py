@@ -126,3 +126,31 @@ def test_an_unresolved_cross_reference_stops_the_offline_render(tmp_path):
     with pytest.raises(book.UnresolvedReference, match="@fig-nowhere"):
         book.render(tmp_path)
     assert book.main(["--root", str(tmp_path)]) == 1
+
+
+def test_a_recomputed_run_re_executes_the_chapters_that_read_it(tmp_path, monkeypatch):
+    # catches: a render that reuses a chapter's old outputs after `run --force` changed the cache
+    from svhn_debug.cache import cache_root
+
+    text = "# T {#sec-t}\n\n```{python}\nx = 1\n```\n"
+    entry = cache_root() / "smoke" / "abc-def"
+    entry.mkdir(parents=True)
+    (entry / "meta.sha256").write_text("1" * 64)
+    before = book.to_notebook(book.parse_qmd(text)).cells[0].source
+    (entry / "meta.sha256").write_text("2" * 64)
+    assert book.to_notebook(book.parse_qmd(text)).cells[0].source != before
+
+
+def test_the_quarto_pre_render_step_removes_a_stale_freeze(tmp_path):
+    from svhn_debug.cache import cache_root
+
+    frozen = tmp_path / "_freeze" / "chapters" / "c" / "execute-results"
+    frozen.mkdir(parents=True)
+    (frozen / "typ.json").write_text("{}")
+    assert book.freshen_freeze(tmp_path) is True and not frozen.exists()  # no stamp: stale
+    frozen.mkdir(parents=True)
+    assert book.freshen_freeze(tmp_path) is False and frozen.exists()  # nothing changed since
+    entry = cache_root() / "smoke" / "abc-def"
+    entry.mkdir(parents=True)
+    (entry / "meta.sha256").write_text("3" * 64)  # a run was (re)computed
+    assert book.freshen_freeze(tmp_path) is True and not frozen.exists()

@@ -69,6 +69,44 @@ def package_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
+def results_fingerprint() -> str:
+    """Hash of what the chapters read besides the package: every cache entry's checksum file of
+    the active profile, and the saved diagnoses and benchmark results. A recomputed run, a new
+    diagnosis or a new measurement changes it, so the chapters that read them run again."""
+    from .cache import cache_root
+    from .profiles import active_profile
+
+    root, name = cache_root(), active_profile().name
+    files = sorted((root / name).glob("*/meta.sha256")) + sorted((root / "doctor" / name).glob("*.json")) \
+        + sorted((root / "bench").glob(f"*-{name}.json"))
+    digest = hashlib.sha256()
+    for path in files:
+        try:
+            digest.update(str(path.relative_to(root)).encode() + path.read_bytes())
+        except OSError:
+            continue  # gone since the listing (a replacement in progress): the next render sees it
+    return digest.hexdigest()[:16]
+
+
+def freshen_freeze(root: Path) -> bool:
+    """Quarto's ``freeze: auto`` re-executes a chapter only when its own text changes. Run before
+    every Quarto render (``pre-render`` in ``_quarto.yml``): when the package, the profile, the
+    data source or the cached results differ from those of the last render, remove ``_freeze``
+    so that every chapter executes again. Returns whether it removed it."""
+    state = json.dumps({"package": package_fingerprint(), "results": results_fingerprint(),
+                        "profile": os.environ.get("SVHN_DEBUG_PROFILE", "cpu"),
+                        "data": os.environ.get("SVHN_DEBUG_DATA", "synthetic")}, sort_keys=True)
+    freeze = root / "_freeze"
+    stamp = freeze / "svhn-debug-state.json"
+    if stamp.is_file() and stamp.read_text() == state:
+        return False
+    removed = freeze.exists()
+    shutil.rmtree(freeze, ignore_errors=True)
+    freeze.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(state)
+    return removed
+
+
 def to_notebook(cells: list[Cell]):
     """The notebook Quarto's Jupyter engine would run: code cells, plus one hidden cell after
     every Markdown cell with inline expressions, which prints their values."""
@@ -81,6 +119,7 @@ def to_notebook(cells: list[Cell]):
         "profile": os.environ.get("SVHN_DEBUG_PROFILE", "cpu"),
         "data": os.environ.get("SVHN_DEBUG_DATA", "synthetic"),
         "cache": os.environ.get("SVHN_DEBUG_CACHE", ""),
+        "results": results_fingerprint(),
     }
     for i, cell in enumerate(cells):
         if cell.kind == "markdown":
@@ -341,9 +380,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=".", help="the book project's folder (with _quarto.yml)")
     parser.add_argument("--execute-only", action="store_true", help="run every chapter's cells, render nothing")
     parser.add_argument("--jupyter-cache", default=None, help="jupyter-cache folder (default: <root>/.jupyter_cache)")
+    parser.add_argument("--freshen-freeze", action="store_true",
+                        help="Quarto's pre-render step: remove _freeze when the package or the results changed")
     args = parser.parse_args(argv)
     root = Path(args.root).resolve()
     cache_dir = Path(args.jupyter_cache) if args.jupyter_cache else None
+    if args.freshen_freeze:
+        print("_freeze removed: the package or the cached results changed" if freshen_freeze(root)
+              else "_freeze is current", file=sys.stderr)
+        return 0
     try:
         if args.execute_only:
             execute_chapters(root, cache_dir=cache_dir)
