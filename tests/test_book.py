@@ -82,6 +82,11 @@ def test_every_chapter_executes_on_the_smoke_budget(tmp_path):
     # Chapters only read the cache (they never train): compute every run first, two at a time.
     outcomes = runner.execute(runner.plan_jobs(runner.book().names()), n_jobs=2, report=lambda *a: None)
     assert [o.error for o in outcomes if o.error] == []
+    # ... and the checks chapter reads saved diagnoses (whole runs, as the book's are made).
+    from svhn_debug import doctor, logbook, report
+
+    for name in logbook.DIAGNOSED + [report.final_recipe()]:
+        doctor.save(doctor.diagnose(name, steps=0))
     done = book.execute_chapters(ROOT, cache_dir=tmp_path / "jupyter-cache", progress=False)
     assert len(done) == len(book.chapter_files(book.load_book(ROOT)))
     for path, _, nb in done:

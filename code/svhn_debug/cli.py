@@ -72,24 +72,51 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _diagnoses_state() -> list[dict]:
+    """The saved diagnoses the book reads (logbook.DIAGNOSED and the final recipe): cached or
+    missing (absent, stale or made for another configuration), with the reason."""
+    from . import doctor, report
+    from .logbook import DIAGNOSED
+
+    book = runner.book()
+    try:
+        names = DIAGNOSED + [report.final_recipe()]
+    except (runner.MissingRun, KeyError):
+        names = list(DIAGNOSED)  # the final recipe is not known until its runs are cached
+    rows = []
+    names = [n for n in dict.fromkeys(names) if n in book]  # a registry without the book's experiments has none
+    for name in names:
+        try:
+            doctor.saved(name, steps=0)
+            rows.append({"name": name, "state": "cached", "reasons": []})
+        except doctor.MissingDiagnosis as err:
+            rows.append({"name": name, "state": "missing", "reasons": [str(err)]})
+    return rows
+
+
 def _cmd_status(args) -> int:
     rows = runner.status()
+    diagnoses = _diagnoses_state()
     profile = active_profile()
     counts = {s: sum(r["state"] == s for r in rows) for s in ("cached", "missing", "stale", "corrupt")}
     compute = runner.compute_seconds(rows)
     if args.json:
         print(json.dumps({"profile": profile.name, "runs": [
             {k: r[k] for k in ("name", "seed", "state", "reasons", "seconds", "folder")} for r in rows],
-            "counts": counts, "compute_seconds": compute}, indent=1))
+            "counts": counts, "compute_seconds": compute, "diagnoses": diagnoses}, indent=1))
     else:
         width = max(len(r["name"]) for r in rows)
         for r in rows:
             seconds = f"{r['seconds']:6.0f} s" if r["seconds"] is not None else " " * 8
             why = f"  ({'; '.join(r['reasons'])})" if r["reasons"] else ""
             print(f"{r['state']:<8} {r['name']:<{width}} seed {r['seed']}  {seconds}{why}")
+        for d in diagnoses:
+            why = f"  ({'; '.join(d['reasons'])})" if d["reasons"] else ""
+            print(f"{d['state']:<8} doctor {d['name']}{why}")
         print(f"profile {profile.name}: " + ", ".join(f"{n} {s}" for s, n in counts.items())
-              + f"; cached runs took {compute / 60:.1f} min of compute")
-    if args.check and any(r["state"] != "cached" for r in rows):
+              + f"; cached runs took {compute / 60:.1f} min of compute; "
+              + f"{sum(d['state'] == 'cached' for d in diagnoses)} of {len(diagnoses)} diagnoses saved")
+    if args.check and (any(r["state"] != "cached" for r in rows) or any(d["state"] != "cached" for d in diagnoses)):
         return 1
     return 0
 
