@@ -159,3 +159,19 @@ def test_the_quarto_pre_render_step_removes_a_stale_freeze(tmp_path):
     entry.mkdir(parents=True)
     (entry / "meta.sha256").write_text("3" * 64)  # a run was (re)computed
     assert book.freshen_freeze(tmp_path) is True and not frozen.exists()
+
+
+def test_the_offline_renderer_prints_what_quarto_prints_for_the_same_source(tmp_path):
+    # Each imitation (inline values, cross-reference texts, captions, callout title and body)
+    # against the text real Quarto produced for the same source (tests/fixtures/mini-book).
+    import shutil
+
+    fixture = ROOT / "tests" / "fixtures" / "mini-book"
+    shutil.copytree(fixture, tmp_path / "book")
+    book.render(tmp_path / "book")
+    md = (tmp_path / "book" / "_book" / "book.md").read_text()
+    plain = re.sub(r"\*\*|(?<!\w)\*|\*(?!\w)", "", md)
+    expected = [line.strip() for line in (fixture / "quarto-expected.txt").read_text().splitlines() if line.strip()]
+    assert len(expected) >= 8
+    missing = [line for line in expected if line not in plain]
+    assert missing == [], f"the offline render differs from Quarto's in: {missing}"
