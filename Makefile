@@ -14,6 +14,10 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	# Kernels of this environment (Quarto's and the offline path's) log errors only: ipykernel 7
+	# warns about its local TCP transport on every start, which is chatter, not a problem here.
+	mkdir -p $(VENV)/etc/ipython
+	echo "c.IPKernelApp.log_level = 'ERROR'" > $(VENV)/etc/ipython/ipython_kernel_config.py
 	touch $(STAMP)
 
 # Unit tests, then every chapter executed in the smoke profile against a throwaway cache.
