@@ -110,19 +110,36 @@ def test_every_bug_both_ways_reads_masking_from_the_two_directions(monkeypatch):
     assert "51.0 ± 1.0 (3)" in table and "-30.0" in table
 
 
-def test_the_summary_figures_name_the_derived_final_recipe(monkeypatch):
+def test_the_summary_figures_name_the_derived_final_recipe_over_all_its_seeds(monkeypatch):
     from svhn_debug import logbook, runner
-    from test_faults import fake_runs
+    from svhn_debug.registry import Registry
+    from svhn_debug.training import RunResult
 
-    fake_runs(monkeypatch, {"ref": [0.19, 0.20, 0.21, 0.20, 0.20], "base": [0.80, 0.75, 0.70, 0.72, 0.78],
-                            "better": [0.82, 0.77, 0.72, 0.74, 0.80], "worse": [0.70, 0.80, 0.60, 0.70, 0.70]})
+    reg = Registry()
+    reg.register("ref", None, "?", seeds=(0, 1, 2, 3, 4), lr=2e-3)
+    reg.register("base", None, "?", seeds=(0, 1, 2, 3, 4), lr=1e-3)
+    reg.register("worse", "base", "?", seeds=(1, 2, 3, 4), width=0.5)
+    reg.register("better", "base", "?", seeds=(0,), width=2.0)  # the screen ...
+    reg.register("better-confirm", "better", "?", seeds=(1, 2, 3, 4))  # ... and its confirmation
+    values = {"ref": [0.19, 0.20, 0.21, 0.20, 0.20], "base": [0.80, 0.75, 0.70, 0.72, 0.78],
+              "worse": [0.70, 0.80, 0.60, 0.70], "better": [0.83], "better-confirm": [0.77, 0.72, 0.74, 0.80]}
+
+    def results(name, *args, **kwargs):
+        return [RunResult(config={}, profile="smoke", seed=seed, steps=[], confusion=None, cockpit=None,
+                          meta={"seconds": 1.0}, epochs=[{"epoch": 1, "test_accuracy": v, "validation_accuracy": v}],
+                          diverged_at=None) for seed, v in zip(reg.get(name).seeds, values[name])]
+    monkeypatch.setattr(runner, "results", results)
+    monkeypatch.setattr(runner, "book", lambda *a, **k: reg)
+    monkeypatch.setattr(runner, "get", lambda name, *a, **k: reg.get(name))
     monkeypatch.setattr(logbook, "REFERENCE", "ref")
     monkeypatch.setattr(logbook, "FIX_PATH", ["base"])
-    monkeypatch.setattr(logbook, "TUNING_STEPS", [("worse", "base"), ("better", "base")])
+    monkeypatch.setattr(logbook, "TUNING_STEPS", [("worse", "base"), ("better-confirm", "base")])
     monkeypatch.setattr(logbook, "BUGS", [])
     monkeypatch.setattr(report, "time_to_accuracy", lambda: {"ratio": 0.3})
-    assert report.ladder() == ["base", "better"]
+    assert report.ladder() == ["base", "better-confirm"]  # decided on the four fresh seeds alone
     figures = report.summary_figures()
-    assert figures["final"]["name"] == "better" and figures["final"]["seeds"] == 5
+    assert figures["final"]["name"] == "better-confirm"
+    assert figures["final"]["seeds"] == 5 and figures["final"]["mean"] == pytest.approx(0.772)  # screen + confirmation
     assert figures["reference"]["mean"] == pytest.approx(0.20)
     assert figures["ablation"] == [] and figures["time_to_accuracy_ratio"] == 0.3
+    assert report.against_bar("better-confirm", "ref").beats

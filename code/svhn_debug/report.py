@@ -429,7 +429,7 @@ def summary_figures() -> dict:
     from .logbook import REFERENCE
 
     def block(name):
-        s = stats(name)
+        s = all_seeds(name)
         return {"name": name, "mean": s.mean, "std": s.std, "seeds": s.n}
     return {"reference": block(REFERENCE), "final": block(final_recipe()),
             "ablation": [{k: r[k] for k in ("bug", "direction", "experiment", "mean", "std", "seeds")}
@@ -477,9 +477,24 @@ def decision_table(pairs: list[tuple[str, str]], metric: str = "validation_accur
     return markdown_table(rows, align="lllrrrrl", widths=[16, 14, 22, 6, 13, 13, 10, 12])
 
 
+def all_seeds(name: str, metric: str = "test_accuracy") -> SeedStats:
+    """``metric`` over every cached seed of ``name``'s configuration, whichever registered
+    experiments ran them (a confirmation's seeds and its screen's seed are one recipe)."""
+    from dataclasses import replace
+
+    target = replace(runner.get(name).config, seed=0)
+    values: dict[int, float | None] = {}
+    for exp in runner.book():
+        if replace(exp.config, seed=0) == target:
+            for r in runner.results(exp.name):
+                values[r.seed] = _value(r, metric, "final")
+    return SeedStats(tuple(values[k] for k in sorted(values)))
+
+
 def against_bar(name: str, bar: str) -> stats_module.BarComparison:
-    """Final test accuracy of ``name`` against the bar ``bar`` (:func:`svhn_debug.stats.beats_bar`)."""
-    return stats_module.beats_bar(stats(name), stats(bar))
+    """Final test accuracy of ``name``'s recipe (all its seeds) against the bar ``bar``
+    (:func:`svhn_debug.stats.beats_bar`)."""
+    return stats_module.beats_bar(all_seeds(name), all_seeds(bar))
 
 
 def bar_sentence(name: str, bar: str) -> Inline:
