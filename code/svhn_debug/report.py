@@ -693,3 +693,28 @@ def exam_search_figure(horizon: str):
         best = exam_best(rule, horizon)
         data[rule] = [(runner.get(n).config.lr, trial_value(n), n == best) for n in EXAM_SEARCH[rule, horizon]]
     return search_trials(data)
+
+
+def dominant_prediction_share(name: str) -> float:
+    """Share of the test images (first seed) predicted as the most predicted digit."""
+    cm = runner.result(name).confusion
+    columns = [sum(row[j] for row in cm) for j in range(len(cm))]
+    return max(columns) / max(1, sum(columns))
+
+
+def split_overlaps(name: str) -> tuple[float, float]:
+    """Shares of the validation and of the test images of ``name`` that are training images."""
+    from .data import split_overlap
+
+    splits = runner.batches_of(name)["splits"]
+    return split_overlap(splits, "train", "validation"), split_overlap(splits, "train", "test")
+
+
+def rising_epoch_share(names: list[str], metric: str = "test_accuracy") -> float:
+    """Share of epoch-to-epoch steps (first seeds of ``names``) on which ``metric`` rose."""
+    ups = total = 0
+    for name in names:
+        values = [row[metric] for row in runner.result(name).epochs]
+        ups += sum(b > a for a, b in zip(values, values[1:]))
+        total += max(0, len(values) - 1)
+    return ups / total if total else 0.0
