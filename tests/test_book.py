@@ -175,3 +175,18 @@ def test_the_offline_renderer_prints_what_quarto_prints_for_the_same_source(tmp_
     assert len(expected) >= 8
     missing = [line for line in expected if line not in plain]
     assert missing == [], f"the offline render differs from Quarto's in: {missing}"
+
+
+def test_every_cell_and_inline_expression_of_the_book_is_python():
+    # An inline expression ends at the first backtick: a backtick inside one (say, a code span
+    # in an f-string) cuts it short, and the render fails late. catches that before any run.
+    import ast
+
+    for path, _ in book.chapter_files(book.load_book(ROOT)):
+        for cell in book.parse_qmd((ROOT / path).read_text()):
+            sources = [cell.source] if cell.kind == "code" else book.INLINE_RE.findall(cell.source)
+            for src in sources:
+                try:
+                    ast.parse(src)
+                except SyntaxError as err:
+                    pytest.fail(f"{path}: {err.msg} in {src[:80]!r}")
