@@ -1,6 +1,6 @@
 """The health checks (:mod:`svhn_debug.checks`) on a registered experiment: ``python -m svhn_debug doctor NAME``.
 
-A doctor's run trains the experiment's first seed exactly as configured, with a monitor attached
+A doctor's run trains the experiment's configuration (its seed field, 0 unless the experiment changes it) exactly as configured, with a monitor attached
 from outside through PyTorch's global hooks (the loop is not changed), stops after ``steps``
 optimizer steps, and checks the experiment's splits and its evaluation transform. A saved
 diagnosis (``--save``) is a JSON file under ``cache/doctor/<profile>/``, keyed like a run by the
@@ -31,7 +31,7 @@ class MissingDiagnosis(LookupError):
 
 
 def diagnose(name: str, profile: Profile | None = None, steps: int | None = None) -> dict[str, Any]:
-    """Run experiment ``name`` (first seed) under the monitor for ``steps`` optimizer steps
+    """Run experiment ``name``'s configuration under the monitor for ``steps`` optimizer steps
     (default: one epoch; 0: the whole run) and check its data.
 
     Returns:
