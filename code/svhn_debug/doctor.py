@@ -1,7 +1,8 @@
 """The health checks (:mod:`svhn_debug.checks`) on a registered experiment: ``python -m svhn_debug doctor NAME``.
 
-A doctor's run trains the experiment's configuration (its seed field, 0 unless the experiment changes it) exactly as configured, with a monitor attached
-from outside through PyTorch's global hooks (the loop is not changed), stops after ``steps``
+A doctor's run trains the experiment's configuration exactly as configured (its seed field: 0
+unless the experiment changes it), with a monitor attached from outside through PyTorch's global
+hooks (the loop is not changed), stops after ``steps``
 optimizer steps, and checks the experiment's splits and its evaluation transform. A saved
 diagnosis (``--save``) is a JSON file under ``cache/doctor/<profile>/``, keyed like a run by the
 configuration, profile, data and the code the diagnosis executed, so the book reads it without
