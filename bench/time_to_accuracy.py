@@ -12,7 +12,7 @@ at most 0.4). The result is written to ``cache/bench/time_to_accuracy-<profile>.
 and ``report --json`` read it from there) and printed; the last line is
 ``time_to_accuracy_ratio=<number or None>``.
 
-Usage: python bench/time_to_accuracy.py [--every 4]
+Usage: python bench/time_to_accuracy.py [--every 8]
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def timed_run(name: str, targets: dict[str, float], every: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--every", type=int, default=4, help="evaluate the test split every this many steps")
+    parser.add_argument("--every", type=int, default=8, help="evaluate the test split every this many steps")
     args = parser.parse_args()
     if args.every < 1:
         parser.error("--every must be at least 1")
