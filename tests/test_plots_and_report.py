@@ -89,14 +89,16 @@ def test_every_bug_both_ways_reads_masking_from_the_two_directions(monkeypatch):
     from test_faults import fake_runs
 
     # "masked": putting it back costs 30 points, removing it from the broken start gains nothing;
-    # "alone": both directions move the result; "inert": neither does beyond noise
+    # "alone": both directions move the result; "inert": neither does beyond noise; "worse":
+    # removing it alone lowers the broken run (another bug does more harm without it)
     fake_runs(monkeypatch, {"fixed": [0.80, 0.82, 0.81], "start": [0.20, 0.20, 0.21],
                             "masked-back": [0.50, 0.52, 0.51], "masked-out": [0.20, 0.21, 0.20],
                             "alone-back": [0.60, 0.61, 0.62], "alone-out": [0.40, 0.41, 0.40],
-                            "inert-back": [0.81, 0.80, 0.82], "inert-out": [0.21, 0.19, 0.21]})
+                            "inert-back": [0.81, 0.80, 0.82], "inert-out": [0.21, 0.19, 0.21],
+                            "worse-back": [0.20, 0.20, 0.20], "worse-out": [0.10, 0.11, 0.10]})
     monkeypatch.setattr(logbook, "COLLEAGUE_START", "start")
     monkeypatch.setattr(logbook, "BUGS", [{"bug": k, "fixed": "fixed", "broken": f"{k}-back", "removed": f"{k}-out"}
-                                          for k in ("masked", "alone", "inert")])
+                                          for k in ("masked", "alone", "inert", "worse")])
     rows = report.ablation()
     assert [(r["bug"], r["direction"], r["start"]) for r in rows][:2] == [("masked", "reintroduced", "fixed"),
                                                                           ("masked", "removed", "start")]
@@ -105,7 +107,9 @@ def test_every_bug_both_ways_reads_masking_from_the_two_directions(monkeypatch):
     effects = {e["bug"]: e["reading"] for e in report.bug_effects()}
     assert effects == {"masked": "matters alone, but the other bugs mask its removal",
                        "alone": "matters alone, and removing it alone already helps",
-                       "inert": "no effect beyond seed noise either way on this budget"}
+                       "inert": "no effect beyond seed noise either way on this budget",
+                       "worse": "matters alone; removing it alone makes the notebook's run worse, "
+                                "because another of its bugs then does more harm"}
     table = report.ablation_table()
     assert "51.0 ± 1.0 (3)" in table and "-30.0" in table
 

@@ -387,18 +387,24 @@ def ablation() -> list[dict]:
 
 def bug_effects() -> list[dict]:
     """Per bug, what the two directions say together: ``alone`` (putting it back into the fixed
-    run changes the result beyond noise), ``removal_alone`` (taking only it out of the
-    colleague's run does), and the reading of the pair."""
+    run changes the result beyond seed noise), ``removal`` (taking only it out of the
+    colleague's run: ``"helps"``, ``"hurts"`` or ``"nothing"`` beyond seed noise), and the
+    reading of the pair."""
     rows = ablation()
     out = []
     for i in range(0, len(rows), 2):
         back, removed = rows[i], rows[i + 1]
-        alone, removal = back["matters"] or back["diverged"] > 0, removed["matters"]
-        reading = {(True, True): "matters alone, and removing it alone already helps",
-                   (True, False): "matters alone, but the other bugs mask its removal",
-                   (False, True): "hurts only together with the others",
-                   (False, False): "no effect beyond seed noise either way on this budget"}[alone, removal]
-        out.append({"bug": back["bug"], "alone": alone, "removal_alone": removal, "reading": reading})
+        alone = back["matters"] or back["diverged"] > 0
+        removal = "nothing" if not removed["matters"] else ("helps" if removed["change"] > 0 else "hurts")
+        reading = {(True, "helps"): "matters alone, and removing it alone already helps",
+                   (True, "hurts"): "matters alone; removing it alone makes the notebook's run worse, "
+                                    "because another of its bugs then does more harm",
+                   (True, "nothing"): "matters alone, but the other bugs mask its removal",
+                   (False, "helps"): "hurts only together with the others",
+                   (False, "hurts"): "no effect alone; removing it alone makes the notebook's run worse",
+                   (False, "nothing"): "no effect beyond seed noise either way on this budget"}[alone, removal]
+        out.append({"bug": back["bug"], "alone": alone, "removal": removal, "removal_alone": removal != "nothing",
+                    "reading": reading})
     return out
 
 
