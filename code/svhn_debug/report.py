@@ -108,7 +108,7 @@ def changes_table(names: list[str]) -> str:
         exp = runner.get(name)
         val, test = stats(name, "validation_accuracy"), stats(name, "test_accuracy")
         rows.append({"experiment": f"`{name}`", "parent": f"`{exp.parent}`" if exp.parent else "(notebook)",
-                     "change": format_changes(dict(exp.changes)).replace("'", ""),
+                     "change": _breakable(format_changes(dict(exp.changes)).replace("'", "")),
                      "seeds": len(test.values), "validation acc.": pct(val.mean), "test acc.": pct(test.mean)})
     return markdown_table(rows, align="lllrrr", widths=[18, 16, 36, 7, 11, 10])
 
@@ -468,19 +468,38 @@ def _change_text(name: str) -> str:
     return _change_text(exp.parent) + " (fresh seeds)"
 
 
+SHORT_OUTCOME = {stats_module.ADOPT: "adopted", stats_module.REJECT: "not adopted",
+                 stats_module.CONFIRM: "to confirm", stats_module.DROP: "dropped"}
+
+
+def _breakable(text: str) -> str:
+    """``text`` with invisible break opportunities after ``_``, ``=`` and ``,`` (narrow table
+    columns would otherwise overflow on long field names)."""
+    for ch in "_=,":
+        text = text.replace(ch, ch + "\u200b")
+    return text
+
+
+def _acc_cell(st: SeedStats) -> str:
+    """Accuracy in percent for a table cell: ``84.2 ± 2.3`` (one seed: ``84.2``)."""
+    if st.diverged:
+        return f"diverged ({st.diverged} of {st.n})"
+    return f"{100 * st.mean:.1f}" + ("" if st.n == 1 else f" ± {100 * st.std:.1f}")
+
+
 def decision_table(pairs: list[tuple[str, str]], metric: str = "validation_accuracy") -> str:
     """One row per ``(candidate, starting point)``: the change, the paired seeds, the candidate's
-    validation and test accuracy, the paired gain (± its standard error), and the rule's decision."""
+    validation and test accuracy (mean ± std over its seeds, in percent), the paired gain (± its
+    standard error), and the rule's decision."""
     rows = []
     for name, base in pairs:
         d = decision(name, base, metric)
         p = d.paired
         gain = "n/a" if p.mean is None else (f"{100 * p.mean:+.1f}" + ("" if p.stderr is None else f" ± {100 * p.stderr:.1f}"))
-        rows.append({"candidate": f"`{name}`", "against": f"`{base}`",
-                     "change": _change_text(name),
-                     "paired seeds": p.n, "validation acc.": stats(name, metric).text(),
-                     "test acc.": stats(name).text(), "gain, points": gain, "decision": OUTCOME_WORDS[d.outcome]})
-    return markdown_table(rows, align="lllrrrrl", widths=[16, 14, 22, 6, 13, 13, 10, 12])
+        rows.append({"candidate": f"`{name}`", "against": f"`{base}`", "change": _breakable(_change_text(name)),
+                     "paired seeds": p.n, "val. acc. %": _acc_cell(stats(name, metric)),
+                     "test acc. %": _acc_cell(stats(name)), "gain, points": gain, "decision": SHORT_OUTCOME[d.outcome]})
+    return markdown_table(rows, align="lllrrrrl", widths=[15, 13, 24, 6, 11, 11, 10, 10])
 
 
 def all_seeds(name: str, metric: str = "test_accuracy") -> SeedStats:
