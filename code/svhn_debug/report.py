@@ -421,11 +421,11 @@ def ablation_table() -> str:
     for r in rows:
         change = "n/a" if r["change"] is None else f"{100 * r['change']:+.1f}"
         out.append({"bug": f"**{r['bug']}**" if r["direction"] == "reintroduced" else "",
-                    "direction": f"{r['direction']} (`{r['experiment']}` from `{r['start']}`)",
+                    "direction": f"{r['direction']}: `{r['experiment']}`",
                     "test acc. % (seeds)": f"{acc(r)} ({r['seeds']})", "change, points": change,
                     "beyond noise": "yes" if r["matters"] else "no",
                     "reading": effects[r["bug"]]["reading"] if r["direction"] == "reintroduced" else ""})
-    return markdown_table(out, align="llrrll", widths=[20, 30, 14, 9, 8, 24])
+    return markdown_table(out, align="llrrll", widths=[17, 24, 12, 8, 7, 32])
 
 
 def summary_figures() -> dict:
@@ -551,7 +551,7 @@ def findings_table(name: str) -> str:
         rows.append({"code": f"`{f['code']}`", "severity": f["severity"], "first step": step, "what was seen": seen})
     if not rows:
         return "*No findings.*\n"
-    return markdown_table(rows, align="llrl", widths=[20, 8, 10, 50])
+    return markdown_table(rows, align="llrl", widths=[20, 10, 14, 46])
 
 
 def first_step(name: str, code: str) -> int | None:
@@ -596,7 +596,7 @@ def codes_table() -> str:
 
     rows = [{"code": f"`{code}`", "severity": severity, "what it means and what to try": meaning}
             for code, (severity, meaning) in CODES.items()]
-    return markdown_table(rows, align="lll", widths=[22, 8, 60])
+    return markdown_table(rows, align="lll", widths=[20, 10, 58])
 
 
 def statistics_median(values: list[float]) -> float:
