@@ -190,3 +190,11 @@ def test_every_cell_and_inline_expression_of_the_book_is_python():
                     ast.parse(src)
                 except SyntaxError as err:
                     pytest.fail(f"{path}: {err.msg} in {src[:80]!r}")
+
+
+def test_an_inline_expression_that_prints_nothing_fails_as_quarto_would_show_its_source(tmp_path):
+    # Quarto prints the source of an inline expression whose value is empty; the offline path
+    # stops instead, so that CI's execution of the chapters catches such a sentence.
+    text = "# T {#sec-t}\n\nA `{python} ''` sentence.\n"
+    with pytest.raises(RuntimeError, match="printed nothing"):
+        book.execute(book.to_notebook(book.parse_qmd(text)), tmp_path, tmp_path / "jc")

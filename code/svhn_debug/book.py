@@ -137,7 +137,10 @@ def to_notebook(cells: list[Cell]):
     prelude = (f"# svhn_debug: {json.dumps(nb.metadata['svhn_debug'], sort_keys=True)}\n"
                "def __svhn_inline(v):\n"
                "    md = getattr(v, '_repr_markdown_', None)\n"
-               "    return md() if md else (v if isinstance(v, str) else repr(v))\n")
+               "    text = md() if md else (v if isinstance(v, str) else repr(v))\n"
+               "    if not str(text).strip():\n"
+               "        raise ValueError('an inline expression printed nothing; Quarto would print its source instead')\n"
+               "    return text\n")
     nb.cells.insert(0, nbformat.v4.new_code_cell(prelude, metadata={"quarto": {"include": False}}))
     for c in nb.cells:  # inline_for indices shifted by the prelude
         if "inline_for" in c.metadata:

@@ -652,10 +652,11 @@ class ClaimFailed(AssertionError):
     """A sentence of the book that the cached runs no longer support."""
 
 
-def claim(holds: bool, chapter: str, text: str) -> Inline:
-    """Guard a claim the prose makes: stop the render with a message naming the chapter and the
-    claim when the cached runs contradict it. In the ``smoke`` profile (whose numbers only show
-    that the code runs) a failed claim is a warning instead. Returns an empty inline value."""
+def claim(holds: bool, chapter: str, text: str) -> None:
+    """Guard a claim the prose makes (call it in a chapter's code cell): stop the render with a
+    message naming the chapter and the claim when the cached runs contradict it. In the
+    ``smoke`` profile (whose numbers only show that the code runs) a failed claim is a warning
+    instead."""
     import warnings
 
     from .profiles import active_profile
@@ -665,7 +666,6 @@ def claim(holds: bool, chapter: str, text: str) -> Inline:
         if active_profile().name != "smoke":
             raise ClaimFailed(message)
         warnings.warn(message, stacklevel=2)
-    return Inline("")
 
 
 def trial_value(name: str, epoch: int | None = None, metric: str = "validation_accuracy") -> float | None:
