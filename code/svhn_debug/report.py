@@ -499,7 +499,7 @@ def decision_table(pairs: list[tuple[str, str]], metric: str = "validation_accur
         rows.append({"candidate": f"`{name}`", "against": f"`{base}`", "change": _breakable(_change_text(name)),
                      "paired seeds": p.n, "val. acc. %": _acc_cell(stats(name, metric)),
                      "test acc. %": _acc_cell(stats(name)), "gain, points": gain, "decision": SHORT_OUTCOME[d.outcome]})
-    return markdown_table(rows, align="lllrrrrl", widths=[15, 13, 24, 6, 11, 11, 10, 10])
+    return markdown_table(rows, align="lllrrrrl", widths=[14, 17, 21, 6, 10, 10, 9, 9])
 
 
 def all_seeds(name: str, metric: str = "test_accuracy") -> SeedStats:
