@@ -147,3 +147,26 @@ def test_the_summary_figures_name_the_derived_final_recipe_over_all_its_seeds(mo
     assert figures["reference"]["mean"] == pytest.approx(0.20)
     assert figures["ablation"] == [] and figures["time_to_accuracy_ratio"] == 0.3
     assert report.against_bar("better-confirm", "ref").beats
+
+
+def test_label_entropy_and_majority_share_of_a_constructed_split(monkeypatch):
+    # labels: half ones, a quarter twos, a quarter threes: entropy 1.5 bits = 1.0397 nats
+    import math
+
+    import torch
+    from svhn_debug import runner
+    from svhn_debug.data import Split
+
+    labels = torch.tensor([1] * 8 + [2] * 4 + [3] * 4)
+    split = Split(torch.zeros(16, 3, 2, 2, dtype=torch.uint8), labels, "train", torch.arange(16))
+    monkeypatch.setattr(runner, "batches_of", lambda name, *a, **k: {"splits": {"train": split, "test": split}})
+    assert report.label_entropy("x") == pytest.approx(1.5 * math.log(2))
+    assert report.majority_share("x") == pytest.approx(0.5)
+
+
+def test_the_profile_table_keeps_the_notebooks_total_rate_growth_in_every_profile():
+    # catches: a per-step factor that does not compensate the profile's fewer steps
+    rows = [line.split("|")[1:-1] for line in report.profile_table().splitlines()[2:]]
+    assert [r[0].strip() for r in rows] == ["`smoke`", "`cpu`", "`full`"]
+    assert {r[-1].strip() for r in rows} == {"17.6x"}
+    assert rows[-1][4].strip() == "1.00100"  # full SVHN: the notebook's own gamma
