@@ -31,10 +31,10 @@ def test_colleague_plan_tracks_alpha_ten_times_less_often():
     assert dropped == []
 
 
-def test_gradnorm_matches_the_norm_of_the_gradient_the_optimizer_saw(tiny, smoke, pools):
-    cfg = replace(tiny, cockpit="scalars", epochs=20)
-    run = train(cfg, smoke, pools)
-    # Reference: replay the same run step by step and record the gradient norm before each step.
+def replay(cfg, smoke, pools, after_backward=lambda model: None) -> list[list[torch.Tensor]]:
+    """The run of ``cfg`` replayed step by step without Cockpit (the reference computation):
+    calls ``after_backward(model)`` before each step, and returns every parameter vector, the
+    initial one first."""
     from svhn_debug.data import build_batches, make_splits
     from svhn_debug.model import build_model
     from svhn_debug.training import build_optimizer
@@ -43,13 +43,23 @@ def test_gradnorm_matches_the_norm_of_the_gradient_the_optimizer_saw(tiny, smoke
     model = build_model(cfg)
     opt = build_optimizer(cfg, model)
     batches = build_batches(make_splits(pools, smoke, cfg), cfg, torch.device("cpu"))
-    norms = []
+    thetas = [[p.detach().clone() for p in model.parameters()]]
     for _ in range(smoke.epochs(cfg.epochs)):
         for x, y in batches["train"]:
             opt.zero_grad()
             torch.nn.functional.cross_entropy(model(x), y).backward()
-            norms.append(torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters())).item())
+            after_backward(model)
             opt.step()
+            thetas.append([p.detach().clone() for p in model.parameters()])
+    return thetas
+
+
+def test_gradnorm_matches_the_norm_of_the_gradient_the_optimizer_saw(tiny, smoke, pools):
+    cfg = replace(tiny, cockpit="scalars", epochs=20)
+    run = train(cfg, smoke, pools)
+    norms = []
+    replay(cfg, smoke, pools, lambda model: norms.append(
+        torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters())).item()))
     logged = {int(step): entry["GradNorm"] for step, entry in run.cockpit.items() if "GradNorm" in entry}
     assert sorted(logged) == list(range(len(norms)))
     for step, per_parameter in logged.items():
@@ -80,25 +90,11 @@ def test_tanh_curvature_quantities_use_the_ggn_that_fits_in_memory(tiny, smoke, 
 
 
 def test_distance_and_update_size_match_the_parameters_of_a_replay(tiny, smoke, pools):
-    # Reference: replay the run and keep every parameter vector; Cockpit's Distance is each
-    # parameter's distance from its initial value, UpdateSize the length of each step's update.
+    # Cockpit's Distance is each parameter's distance from its initial value, UpdateSize the
+    # length of each step's update; the replay keeps every parameter vector.
     cfg = replace(tiny, cockpit="scalars", epochs=20)
     run = train(cfg, smoke, pools)
-    from svhn_debug.data import build_batches, make_splits
-    from svhn_debug.model import build_model
-    from svhn_debug.training import build_optimizer
-
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg)
-    opt = build_optimizer(cfg, model)
-    batches = build_batches(make_splits(pools, smoke, cfg), cfg, torch.device("cpu"))
-    thetas = [[p.detach().clone() for p in model.parameters()]]
-    for _ in range(smoke.epochs(cfg.epochs)):
-        for x, y in batches["train"]:
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x), y).backward()
-            opt.step()
-            thetas.append([p.detach().clone() for p in model.parameters()])
+    thetas = replay(cfg, smoke, pools)
 
     def lengths(a, b):
         return np.array([float((p - q).norm()) for p, q in zip(a, b)])
