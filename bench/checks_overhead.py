@@ -14,14 +14,12 @@ The last line is ``monitor_overhead=<fraction>``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import time
 from dataclasses import replace
 
 from svhn_debug import runner
-from svhn_debug.cache import cache_root
+from svhn_debug.cache import bench_path, write_json
 from svhn_debug.checks import GlobalAttach
 from svhn_debug.profiles import get_profile
 from svhn_debug.training import train
@@ -58,10 +56,7 @@ def main() -> None:
            "repeats": args.repeats, "plain_ms_per_step": [1000 * v for v in plain],
            "monitored_ms_per_step": [1000 * v for v in watched], "overhead": b / a - 1,
            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    path = cache_root() / "bench" / f"checks_overhead-{profile.name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.with_suffix(".tmp").write_text(json.dumps(out, indent=1))
-    os.replace(path.with_suffix(".tmp"), path)
+    path = write_json(bench_path("checks_overhead", profile.name), out)
     print(f"written to {path}")
     print(f"monitor_overhead={b / a - 1:.4f}")
 

@@ -18,7 +18,6 @@ Usage: python bench/time_to_accuracy.py [--every 8]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -29,7 +28,7 @@ from torch import nn
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from svhn_debug import report, runner
-from svhn_debug.cache import cache_root
+from svhn_debug.cache import bench_path, write_json
 from svhn_debug.logbook import REFERENCE, REFERENCE_LEARNING
 from svhn_debug.profiles import active_profile
 from svhn_debug.training import evaluate, train
@@ -105,11 +104,7 @@ def main() -> None:
            "machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                        "cpus": os.cpu_count()},
            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    path = cache_root() / "bench" / f"time_to_accuracy-{out['profile']}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=1))
-    os.replace(tmp, path)
+    path = write_json(bench_path("time_to_accuracy", out["profile"]), out)
     print(f"written to {path}")
     print(f"ratio_learning={out['ratio_learning']}")
     print(f"time_to_accuracy_ratio={out['ratio']}")

@@ -305,3 +305,19 @@ def entries(profile: Profile) -> list[dict[str, Any]]:
         except (OSError, ValueError) as err:
             warnings.warn(f"unreadable cache metadata {meta_path}: {err}")
     return out
+
+
+def write_json(path: Path, data: Any) -> Path:
+    """Write ``data`` as JSON to ``path`` atomically: a crash leaves the old file or the new
+    one, never half of one (saved diagnoses, benchmark results)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+    return path
+
+
+def bench_path(bench: str, profile_name: str) -> Path:
+    """Where ``bench/<bench>.py`` keeps its last result for a profile (beside the runs)."""
+    return cache_root() / "bench" / f"{bench}-{profile_name}.json"
+

@@ -12,7 +12,6 @@ training and a change to that code makes it stale.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -92,13 +91,7 @@ def _path(name: str, profile: Profile) -> Path:
 
 def save(diagnosis: dict, profile: Profile | None = None) -> Path:
     """Write a diagnosis atomically (a crash leaves the old file or the new one, never half)."""
-    profile = profile or active_profile()
-    path = _path(diagnosis["name"], profile)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp.{os.getpid()}")
-    tmp.write_text(json.dumps(diagnosis, indent=1, sort_keys=True))
-    os.replace(tmp, path)
-    return path
+    return cache.write_json(_path(diagnosis["name"], profile or active_profile()), diagnosis)
 
 
 def saved(name: str, steps: int | None = None, profile: Profile | None = None) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 
 from . import runner
 from . import stats as stats_module
@@ -448,10 +449,10 @@ def bench_result(name: str) -> dict | None:
     measured yet). Benchmarks measure one machine; their results sit beside the cache."""
     import json
 
-    from .cache import cache_root
+    from .cache import bench_path
     from .profiles import active_profile
 
-    path = cache_root() / "bench" / f"{name}-{active_profile().name}.json"
+    path = bench_path(name, active_profile().name)
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -567,17 +568,11 @@ def first_step(name: str, code: str) -> int | None:
 def bug_checks() -> list[dict]:
     """Per bug: its check's code, and the step at which the monitor raised it on the notebook's
     run and on the run where the bug first matters (``None``: not raised)."""
-    from .logbook import BUGS
+    from .logbook import BUGS, DIAGNOSED
 
     return [{"bug": b["bug"], "code": b["check"], "colleague": first_step("colleague", b["check"]),
-             "where it matters": b["broken"], "there": first_step(b["broken"], b["check"])
-             if b["broken"] in _diagnosed() else None} for b in BUGS]
-
-
-def _diagnosed() -> list[str]:
-    from .logbook import DIAGNOSED
-
-    return DIAGNOSED
+             "where it matters": b["broken"] if b["broken"] in DIAGNOSED else None,
+             "there": first_step(b["broken"], b["check"]) if b["broken"] in DIAGNOSED else None} for b in BUGS]
 
 
 def bug_checks_table() -> str:
@@ -585,8 +580,8 @@ def bug_checks_table() -> str:
     def at(step):
         return "not raised" if step is None else f"step {step}"
     rows = [{"bug": r["bug"], "check": f"`{r['code']}`", "on the notebook's run": at(r["colleague"]),
-             "where it matters": f"{at(r['there'])} (`{r['where it matters']}`)" if r["where it matters"] in _diagnosed()
-             else ""} for r in bug_checks()]
+             "where it matters": f"{at(r['there'])} (`{r['where it matters']}`)" if r["where it matters"] else ""}
+            for r in bug_checks()]
     return markdown_table(rows, align="llll", widths=[30, 22, 16, 24])
 
 
@@ -601,8 +596,6 @@ def codes_table() -> str:
 
 def statistics_median(values: list[float]) -> float:
     """Median of a list (for benchmark figures)."""
-    import statistics
-
     return statistics.median(values)
 
 
@@ -625,13 +618,7 @@ def epoch_losses(name: str) -> list[float]:
     """Mean training loss of every epoch's mini-batches (first seed)."""
     steps = runner.result(name).steps
     epochs = sorted({s["epoch"] for s in steps})
-    return [statistics_mean([s["loss"] for s in steps if s["epoch"] == e]) for e in epochs]
-
-
-def statistics_mean(values: list[float]) -> float:
-    import statistics
-
-    return statistics.fmean(values)
+    return [statistics.fmean([s["loss"] for s in steps if s["epoch"] == e]) for e in epochs]
 
 
 def lr_growth_at_last_epoch(name: str) -> float:
