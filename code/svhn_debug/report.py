@@ -591,7 +591,7 @@ def codes_table() -> str:
 
     rows = [{"code": f"`{code}`", "severity": severity, "what it means and what to try": meaning}
             for code, (severity, meaning) in CODES.items()]
-    return markdown_table(rows, align="lll", widths=[20, 10, 58])
+    return markdown_table(rows, align="lll", widths=[25, 11, 52])
 
 
 def statistics_median(values: list[float]) -> float:
