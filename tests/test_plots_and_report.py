@@ -162,6 +162,7 @@ def test_label_entropy_and_majority_share_of_a_constructed_split(monkeypatch):
     monkeypatch.setattr(runner, "batches_of", lambda name, *a, **k: {"splits": {"train": split, "test": split}})
     assert report.label_entropy("x") == pytest.approx(1.5 * math.log(2))
     assert report.majority_share("x") == pytest.approx(0.5)
+    assert report.majority_digit("x") == 1
 
 
 def test_the_profile_table_keeps_the_notebooks_total_rate_growth_in_every_profile():
@@ -170,3 +171,62 @@ def test_the_profile_table_keeps_the_notebooks_total_rate_growth_in_every_profil
     assert [r[0].strip() for r in rows] == ["`smoke`", "`cpu`", "`full`"]
     assert {r[-1].strip() for r in rows} == {"17.6x"}
     assert rows[-1][4].strip() == "1.00100"  # full SVHN: the notebook's own gamma
+
+
+def made_up_run(monkeypatch, epoch_losses=(), test_accuracy=(), cockpit=None):
+    """``runner.result`` answering one made-up run: two mini-batches per epoch averaging each of
+    ``epoch_losses``, evaluated epochs with ``test_accuracy``, and a Cockpit log."""
+    from svhn_debug import runner
+    from svhn_debug.training import RunResult
+
+    steps = [{"step": 2 * e + i + 1, "epoch": e + 1, "loss": loss + d, "lr": 1e-3}
+             for e, loss in enumerate(epoch_losses) for i, d in enumerate((-0.1, 0.1))]
+    epochs = [{"epoch": e + 1, "test_accuracy": a, "validation_accuracy": a} for e, a in enumerate(test_accuracy)]
+    run = RunResult(config={}, profile="smoke", seed=0, steps=steps, epochs=epochs, confusion=None, cockpit=cockpit,
+                    meta={}, diverged_at=None)
+    monkeypatch.setattr(runner, "result", lambda name, *a, **k: run)
+
+
+def test_late_rise_measures_the_last_epoch_against_the_lowest(monkeypatch):
+    # catches: comparing with the epoch before the last only (2.2 > 2.3 is no rise, 1.5 is lower)
+    made_up_run(monkeypatch, epoch_losses=[2.0, 1.5, 2.3, 2.2])
+    assert report.late_rise("x") == (2, pytest.approx(1.5), pytest.approx(0.7))
+    made_up_run(monkeypatch, epoch_losses=[2.0, 1.8, 1.6])
+    assert report.late_rise("x") == (3, pytest.approx(1.6), 0)
+
+
+def test_best_test_gap_is_the_notebooks_best_epoch_over_the_last(monkeypatch):
+    made_up_run(monkeypatch, test_accuracy=[0.5, 0.8, 0.7])
+    assert report.best_test_gap(["x"]) == pytest.approx(0.1)
+    made_up_run(monkeypatch, test_accuracy=[0.5, 0.6, 0.7])
+    assert report.best_test_gap(["x"]) == 0
+
+
+def test_peak_of_a_cockpit_quantity_and_the_value_nearest_a_step(monkeypatch):
+    # per-parameter gradient norms [3, 4] have norm 5
+    log = {str(k): {"GradNorm": v, "Loss": loss} for k, v, loss in
+           [(0, [0.6, 0.8], 2.3), (4, [3.0, 4.0], 1.0), (8, [1.2, 1.6], 0.5), (12, [0.6, 0.8], 0.4)]}
+    made_up_run(monkeypatch, cockpit=log)
+    assert report.peak("x", "GradNorm") == (4, pytest.approx(5.0), pytest.approx(0.2))
+    assert report.cockpit_value_at("x", "Loss", 5) == pytest.approx(1.0)
+    assert report.cockpit_value_at("x", "Loss", 100) == pytest.approx(0.4)
+
+
+def test_gradient_histogram_shares_read_cockpits_stored_arrays(monkeypatch):
+    # Cockpit stores arrays as {"__ndarray__": [...]}; 10 bins from -1 to 1
+    edges = {"__ndarray__": [-1 + 0.2 * i for i in range(11)]}
+    first = {"GradHist1d": {"edges": edges, "hist": {"__ndarray__": [1, 0, 0, 4, 40, 50, 4, 0, 0, 1]}}}
+    second = {"GradHist1d": {"edges": edges, "hist": {"__ndarray__": [0, 0, 0, 0, 50, 50, 0, 0, 0, 0]}}}
+    made_up_run(monkeypatch, cockpit={"0": first, "4": second, "8": {"Loss": 1.0}})
+    central, edge = report.gradient_histogram_shares("x")
+    assert central == pytest.approx((0.9 + 1.0) / 2) and edge == pytest.approx(0.02)
+    assert report.histogram_bin_width("x") == pytest.approx(0.2)
+    made_up_run(monkeypatch, cockpit={"0": {"Loss": 1.0}})
+    with pytest.raises(ValueError, match="no gradient histogram"):
+        report.gradient_histogram_shares("x")
+
+
+def test_the_notebooks_schedule_on_full_svhn_is_what_the_profiles_keep():
+    # 10 epochs of ceil(73,257 / 256) = 287 steps at 1.001 per step
+    assert report.full_svhn_lr_growth("colleague") == pytest.approx(1.001 ** 2870)
+    assert f"{report.full_svhn_lr_growth('colleague'):.1f}x" in report.profile_table()

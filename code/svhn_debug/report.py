@@ -730,3 +730,89 @@ def rising_epoch_share(names: list[str], metric: str = "test_accuracy") -> float
         ups += sum(b > a for a, b in zip(values, values[1:]))
         total += max(0, len(values) - 1)
     return ups / total if total else 0.0
+
+
+def majority_digit(name: str, split: str = "test") -> int:
+    """The most common digit of a split of experiment ``name``."""
+    shares = label_shares(runner.batches_of(name)["splits"][split].labels)
+    return max(shares, key=shares.get)
+
+
+def late_rise(name: str) -> tuple[int, float, float]:
+    """The epoch with the lowest mean training loss (first seed), that loss, and how far the
+    last epoch's mean loss lies above it (0 when the last epoch is the lowest)."""
+    losses = epoch_losses(name)
+    low = min(range(len(losses)), key=losses.__getitem__)
+    return low + 1, losses[low], losses[-1] - losses[low]
+
+
+def best_test_gap(names: list[str]) -> float:
+    """Largest excess of the best epoch's test accuracy (the notebook's report) over the last
+    epoch's, over the first seeds of ``names`` that did not diverge."""
+    gaps = [run.epochs_df["test_accuracy"].max() - run.epochs_df["test_accuracy"].iloc[-1]
+            for run in map(runner.result, names) if run.diverged_at is None]
+    return float(max(gaps))
+
+
+def plateau_epochs_by_seed(name: str, margin: float = 0.05) -> list[int]:
+    """``plateau_epochs`` for every cached seed of ``name``."""
+    chance = majority_share(name, "validation")
+    return [int(sum(row["validation_accuracy"] < chance + margin for row in run.epochs)) for run in runner.results(name)]
+
+
+def peak(name: str, quantity: str) -> tuple[int, float, float]:
+    """Step at which a Cockpit quantity (norm over parameters, first seed) is largest, its value
+    there over its first tracked value, and its last tracked value over the largest."""
+    from .plots import cockpit_series
+
+    steps, values = cockpit_series(runner.result(name), quantity)
+    top = int(values.argmax())
+    return int(steps[top]), float(values[top] / values[0]), float(values[-1] / values[top])
+
+
+def cockpit_value_at(name: str, quantity: str, step: int) -> float:
+    """A scalar Cockpit quantity at the tracked step nearest to ``step`` (first seed)."""
+    from .plots import cockpit_series
+
+    steps, values = cockpit_series(runner.result(name), quantity)
+    return float(values[abs(steps - step).argmin()])
+
+
+def gradient_histogram_shares(name: str, central_bins: int = 2) -> tuple[float, float]:
+    """From Cockpit's GradHist1d (first seed): the mean share, over the tracked steps, of the
+    per-example gradient elements in the ``central_bins`` bins around zero, and the largest
+    share in the two outermost bins (where the histogram's range ends)."""
+    import numpy as np
+
+    central, edge = [], []
+    for entry in (runner.result(name).cockpit or {}).values():
+        if isinstance(entry, dict) and entry.get("GradHist1d"):
+            hist = entry["GradHist1d"]["hist"]
+            counts = np.asarray(hist["__ndarray__"] if isinstance(hist, dict) else hist, dtype=float)
+            mid, half = len(counts) // 2, central_bins // 2
+            central.append(counts[mid - half:mid + central_bins - half].sum() / counts.sum())
+            edge.append((counts[0] + counts[-1]) / counts.sum())
+    if not central:
+        raise ValueError(f"{name!r} tracked no gradient histogram")
+    return float(np.mean(central)), float(max(edge))
+
+
+def histogram_bin_width(name: str) -> float:
+    """Width of a GradHist1d bin of ``name`` (first tracked entry)."""
+    import numpy as np
+
+    for entry in (runner.result(name).cockpit or {}).values():
+        if isinstance(entry, dict) and entry.get("GradHist1d"):
+            edges = entry["GradHist1d"]["edges"]
+            edges = np.asarray(edges["__ndarray__"] if isinstance(edges, dict) else edges, dtype=float)
+            return float(edges[1] - edges[0])
+    raise ValueError(f"{name!r} tracked no gradient histogram")
+
+
+def full_svhn_lr_growth(name: str) -> float:
+    """Factor by which the growing schedule of ``name`` would multiply the rate over its epochs
+    on full SVHN (the total that every profile keeps)."""
+    from .profiles import get_profile
+
+    config = runner.get(name).config
+    return config.lr_growth ** get_profile("full").full_steps(config.epochs, config.batch_size)
