@@ -50,7 +50,7 @@ def test_percentages(value, text):
 
 def test_numbers_and_points():
     assert report.num(8192) == "8,192" and report.num(0.000123456) == "0.000123" and report.num(2345.6) == "2,346"
-    assert report.pp(0.031) == "+3.1 points"
+    assert report.pp(0.031) == "+3.1 points" and report.pp(-0.201) == "\u221220.1 points"
 
 
 def test_seed_stats():

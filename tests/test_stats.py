@@ -91,6 +91,16 @@ def test_seeds_where_only_the_baseline_diverged_are_left_out():
     assert stats.decide(p).adopted
 
 
+def test_beyond_noise_reads_the_rule_both_ways_and_counts_a_divergence():
+    base = {0: 0.80, 1: 0.82, 2: 0.84}
+    assert stats.beyond_noise(stats.pair({0: 0.60, 1: 0.61, 2: 0.65}, base))  # a steady loss
+    assert stats.beyond_noise(stats.pair({0: 0.85, 1: 0.87, 2: 0.89}, base))  # a steady gain
+    assert not stats.beyond_noise(stats.pair({0: 0.90, 1: 0.72, 2: 0.84}, base))  # within the noise
+    assert not stats.beyond_noise(stats.pair({0: 0.10}, {0: 0.80}))  # one seed: a screen, either way
+    # catches: a run that diverged read as "no effect" because it has no value to pair
+    assert stats.beyond_noise(stats.pair({0: None, 1: 0.82, 2: 0.84}, base))
+
+
 def test_the_bar_needs_five_seeds_each_and_twice_the_larger_std():
     bar = stats.Summary((0.50, 0.52, 0.48, 0.50, 0.50))  # std 0.01414
     good = stats.Summary((0.60, 0.61, 0.59, 0.60, 0.60))

@@ -28,7 +28,7 @@ def pct(x: float | None, digits: int = 1) -> Inline:
 
 def pp(x: float, digits: int = 1) -> Inline:
     """A difference of two fractions in percentage points, signed: ``+3.2 points``."""
-    return Inline(f"{100 * x:+.{digits}f} points")
+    return Inline(f"{100 * x:+.{digits}f} points".replace("-", "\u2212"))  # a minus sign, not a hyphen
 
 
 def points(x: float, digits: int = 1) -> Inline:
@@ -359,11 +359,9 @@ def paired_gains(name: str, against: str, metric: str = "validation_accuracy") -
 
 def matters(changed: str, start: str, metric: str = "test_accuracy") -> tuple[stats_module.Paired, bool]:
     """``changed`` against ``start`` paired by seed, and whether the rule calls the change larger
-    than seed noise in either direction (a gain it would adopt, or a loss it would adopt if
-    the comparison were turned round)."""
+    than seed noise in either direction (``stats.beyond_noise``)."""
     p = stats_module.pair(by_seed(changed, metric), by_seed(start, metric))
-    turned = stats_module.Paired(tuple(-g for g in p.gains), p.seeds, p.candidate_diverged, p.baseline_only_diverged)
-    return p, stats_module.decide(p).adopted or stats_module.decide(turned).adopted
+    return p, stats_module.beyond_noise(p)
 
 
 def ablation() -> list[dict]:
@@ -395,7 +393,7 @@ def bug_effects() -> list[dict]:
     out = []
     for i in range(0, len(rows), 2):
         back, removed = rows[i], rows[i + 1]
-        alone = back["matters"] or back["diverged"] > 0
+        alone = back["matters"]
         removal = "nothing" if not removed["matters"] else ("helps" if removed["change"] > 0 else "hurts")
         reading = {(True, "helps"): "matters alone, and removing it alone already helps",
                    (True, "hurts"): "matters alone; removing it alone makes the notebook's run worse, "

@@ -167,6 +167,16 @@ def decide(p: Paired, min_seeds: int = MIN_SEEDS, z: float = Z) -> Decision:
     return Decision(REJECT, f"{text}: not more than {z:g} standard errors", p)
 
 
+def beyond_noise(p: Paired, min_seeds: int = MIN_SEEDS, z: float = Z) -> bool:
+    """Whether the rule calls a change larger than seed noise in either direction: a gain it
+    would adopt, a loss it would adopt were the comparison turned round, or a changed run that
+    diverged where its starting point did not."""
+    if p.candidate_diverged:
+        return True
+    turned = Paired(tuple(-g for g in p.gains), p.seeds, (), p.baseline_only_diverged)
+    return decide(p, min_seeds, z).adopted or decide(turned, min_seeds, z).adopted
+
+
 @dataclass(frozen=True)
 class BarComparison:
     """A recipe against the bar to beat: does its mean beat the bar's by more than ``k`` times the
