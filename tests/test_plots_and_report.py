@@ -230,3 +230,16 @@ def test_the_notebooks_schedule_on_full_svhn_is_what_the_profiles_keep():
     # 10 epochs of ceil(73,257 / 256) = 287 steps at 1.001 per step
     assert report.full_svhn_lr_growth("colleague") == pytest.approx(1.001 ** 2870)
     assert f"{report.full_svhn_lr_growth('colleague'):.1f}x" in report.profile_table()
+
+
+def test_last_epoch_changes_per_seed_leave_out_runs_with_one_evaluation(monkeypatch):
+    from test_faults import fake_runs
+
+    from svhn_debug import runner
+
+    fake_runs(monkeypatch, {"x": [0.5, 0.6]})  # one evaluation each: nothing to compare
+    assert report.last_epoch_changes("x") == []
+    runs = runner.results("x")
+    runs[0].epochs.insert(0, {"epoch": 0, "validation_accuracy": 0.4, "test_accuracy": 0.4})
+    monkeypatch.setattr(runner, "results", lambda name, *a, **k: runs)
+    assert report.last_epoch_changes("x") == [pytest.approx(0.1)]

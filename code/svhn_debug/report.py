@@ -814,3 +814,9 @@ def full_svhn_lr_growth(name: str) -> float:
 
     config = runner.get(name).config
     return config.lr_growth ** get_profile("full").full_steps(config.epochs, config.batch_size)
+
+
+def last_epoch_changes(name: str, metric: str = "validation_accuracy") -> list[float]:
+    """Per seed of ``name``, how much ``metric`` changed from the second-to-last evaluated epoch
+    to the last (seeds with fewer than two evaluations are left out)."""
+    return [run.epochs[-1][metric] - run.epochs[-2][metric] for run in runner.results(name) if len(run.epochs) > 1]
