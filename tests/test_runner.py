@@ -91,6 +91,30 @@ def test_experiments_with_equal_configurations_are_computed_once(register_tiny, 
     assert [job.name for job in jobs] == ["a"]
 
 
+def test_jobs_start_with_the_longest_recorded_time_and_unknown_costs_first(register_tiny, tiny, smoke, monkeypatch):
+    from svhn_debug import logbook
+    from svhn_debug.executed_code import SourceIndex
+    from svhn_debug.registry import Registry
+
+    register_tiny("short")
+    register_tiny("long", epochs=100)  # ten times the steps of "short"
+    runner.compute("short", smoke, progress=False)
+    runner.compute("long", smoke, progress=False)
+    # Every function the runs executed has changed: both are stale, their configurations are not,
+    # so their recorded times still say what they cost.
+    monkeypatch.setattr(SourceIndex, "changed", lambda self, recorded: ["svhn_debug.training.train"])
+    # catches: a stale run planned as if its cost were unknown, in the order it was listed
+    assert [job.name for job in runner.plan_jobs(["short", "long"], smoke)] == ["long", "short"]
+    # Another configuration under the same name: the old entry's time is not this run's.
+    register_tiny("edited")
+    runner.compute("edited", smoke, progress=False)
+    edited = Registry(root=tiny)  # the experiment list after "edited" was edited
+    for name, changes in (("short", {}), ("long", {"epochs": 100}), ("edited", {"lr": 2e-3, "epochs": 200})):
+        edited.register(name, None, "?", **changes)
+    monkeypatch.setattr(logbook, "BOOK", edited)
+    assert [job.name for job in runner.plan_jobs(["short", "long", "edited"], smoke)][0] == "edited"
+
+
 def test_jobs_must_be_positive(register_tiny, capsys):
     register_tiny("a")
     assert main(["run", "a", "--jobs", "0"]) == 2

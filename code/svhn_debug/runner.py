@@ -153,6 +153,15 @@ def lookup(config: RunConfig, profile: Profile, fingerprint: str, name: str | No
     return Lookup("missing", found.key) if found.state == "raced" else found  # replaced all the while
 
 
+def expected_seconds(found: Lookup) -> float | None:
+    """What computing the run of ``found`` should take: the recorded time of an entry under the
+    same key (same configuration, profile and data: cached, or stale only because the code
+    changed); ``None`` when only entries under another key exist (their time says little)."""
+    if not found.meta or found.meta.get("key") != found.key:
+        return None
+    return found.meta.get("seconds")
+
+
 def _intact(folder: Path) -> bool:
     """Whether ``folder`` checks out now: damage stays, a folder moved away and back does not."""
     try:
@@ -177,6 +186,7 @@ def _lookup_once(config: RunConfig, profile: Profile, fingerprint: str, name: st
     key = cache.cache_key(parts)
     index = index or SourceIndex()
     stale_reasons: list[str] = []
+    stale_meta: dict | None = None
     corrupt: tuple[Path, str] | None = None
     for folder in cache.candidates(profile, key):
         identity = _identity(folder)
@@ -192,6 +202,7 @@ def _lookup_once(config: RunConfig, profile: Profile, fingerprint: str, name: st
         changed = index.changed(meta["executed_code"])
         if changed:
             stale_reasons = stale_reasons or [f"code changed: {', '.join(changed)}"]
+            stale_meta = stale_meta or meta
             continue
         try:
             hit = cache.load(folder) if load else None
@@ -205,7 +216,7 @@ def _lookup_once(config: RunConfig, profile: Profile, fingerprint: str, name: st
     if corrupt:
         return Lookup("corrupt", key, corrupt[0], [corrupt[1]])
     if stale_reasons:
-        return Lookup("stale", key, None, stale_reasons)
+        return Lookup("stale", key, None, stale_reasons, meta=stale_meta)
     if name is not None:
         source = fingerprint.split(":")[0]  # entries of another data source are not this run's past
         same = [m for m in (known if known is not None else cache.entries(profile))
@@ -328,7 +339,7 @@ def status(profile: Profile | None = None, registry: Registry | None = None) -> 
                     cache.verify(found.folder)
                 except cache.CorruptEntry as err:
                     found = Lookup("corrupt", found.key, found.folder, [str(err)])
-            seconds = found.meta.get("seconds") if found.meta else None
+            seconds = expected_seconds(found)
             rows.append({"name": exp.name, "seed": cfg.seed, "state": found.state, "reasons": found.reasons,
                          "key": found.key, "folder": found.folder.name if found.folder else None,
                          "seconds": seconds if found.state == "cached" else None,
@@ -405,7 +416,7 @@ def plan_jobs(names: list[str], profile: Profile | None = None, force: bool = Fa
                     found.state = "corrupt"
             if found.state == "cached" and not force or found.key in jobs:
                 continue
-            estimate = (found.meta or {}).get("seconds") or float("inf")  # unknown cost: start early
+            estimate = expected_seconds(found) or float("inf")  # unknown: start early
             jobs[found.key] = (estimate, Job(name, cfg, profile.name, data_source(), str(cache.cache_root()),
                                              str(data_dir()), force))
     return [job for _, job in sorted(jobs.values(), key=lambda item: -item[0])]
