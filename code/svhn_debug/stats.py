@@ -170,7 +170,7 @@ def decide(p: Paired, min_seeds: int = MIN_SEEDS, z: float = Z) -> Decision:
 def beyond_noise(p: Paired, min_seeds: int = MIN_SEEDS, z: float = Z) -> bool:
     """Whether the rule calls a change larger than seed noise in either direction: a gain it
     would adopt, a loss it would adopt were the comparison turned round, or a changed run that
-    diverged where its starting point did not."""
+    diverged on any seed both ran (``pair`` counts a seed where both diverged there too)."""
     if p.candidate_diverged:
         return True
     turned = Paired(tuple(-g for g in p.gains), p.seeds, (), p.baseline_only_diverged)
