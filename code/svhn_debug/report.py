@@ -592,11 +592,6 @@ def codes_table() -> str:
     return markdown_table(rows, align="lll", widths=[25, 11, 52])
 
 
-def statistics_median(values: list[float]) -> float:
-    """Median of a list (for benchmark figures)."""
-    return statistics.median(values)
-
-
 def images_read(result) -> int:
     """Images one run read through its data pipeline: every epoch's training images and the
     evaluated images of every evaluation."""
@@ -624,13 +619,6 @@ def lr_growth_at_last_epoch(name: str) -> float:
     steps = runner.result(name).steps
     last = max(s["epoch"] for s in steps)
     return next(s["lr"] for s in steps if s["epoch"] == last) / steps[0]["lr"]
-
-
-def plateau_epochs(name: str, margin: float = 0.05) -> int:
-    """Evaluated epochs (first seed) whose validation accuracy stays within ``margin`` of the
-    share of the most common digit: epochs spent on the class-prior plateau."""
-    chance = majority_share(name, "validation")
-    return sum(row["validation_accuracy"] < chance + margin for row in runner.result(name).epochs)
 
 
 class ClaimFailed(AssertionError):
@@ -752,8 +740,9 @@ def best_test_gap(names: list[str]) -> float:
     return float(max(gaps))
 
 
-def plateau_epochs_by_seed(name: str, margin: float = 0.05) -> list[int]:
-    """``plateau_epochs`` for every cached seed of ``name``."""
+def plateau_epochs(name: str, margin: float = 0.05) -> list[int]:
+    """Per cached seed of ``name``, the evaluated epochs whose validation accuracy stays within
+    ``margin`` of the share of the most common digit: epochs spent on the class-prior plateau."""
     chance = majority_share(name, "validation")
     return [int(sum(row["validation_accuracy"] < chance + margin for row in run.epochs)) for run in runner.results(name)]
 
@@ -776,35 +765,36 @@ def cockpit_value_at(name: str, quantity: str, step: int) -> float:
     return float(values[abs(steps - step).argmin()])
 
 
+def _gradient_histograms(name: str) -> list[tuple]:
+    """Cockpit's GradHist1d of ``name`` (first seed) as ``(edges, counts)`` arrays, one per
+    tracked step; Cockpit's log stores arrays as ``{"__ndarray__": [...]}``."""
+    import numpy as np
+
+    def array(value):
+        return np.asarray(value["__ndarray__"] if isinstance(value, dict) else value, dtype=float)
+    out = [(array(e["GradHist1d"]["edges"]), array(e["GradHist1d"]["hist"]))
+           for e in (runner.result(name).cockpit or {}).values() if isinstance(e, dict) and e.get("GradHist1d")]
+    if not out:
+        raise ValueError(f"{name!r} tracked no gradient histogram")
+    return out
+
+
 def gradient_histogram_shares(name: str, central_bins: int = 2) -> tuple[float, float]:
     """From Cockpit's GradHist1d (first seed): the mean share, over the tracked steps, of the
     per-example gradient elements in the ``central_bins`` bins around zero, and the largest
     share in the two outermost bins (where the histogram's range ends)."""
-    import numpy as np
-
     central, edge = [], []
-    for entry in (runner.result(name).cockpit or {}).values():
-        if isinstance(entry, dict) and entry.get("GradHist1d"):
-            hist = entry["GradHist1d"]["hist"]
-            counts = np.asarray(hist["__ndarray__"] if isinstance(hist, dict) else hist, dtype=float)
-            mid, half = len(counts) // 2, central_bins // 2
-            central.append(counts[mid - half:mid + central_bins - half].sum() / counts.sum())
-            edge.append((counts[0] + counts[-1]) / counts.sum())
-    if not central:
-        raise ValueError(f"{name!r} tracked no gradient histogram")
-    return float(np.mean(central)), float(max(edge))
+    for _, counts in _gradient_histograms(name):
+        start = len(counts) // 2 - central_bins // 2
+        central.append(counts[start:start + central_bins].sum() / counts.sum())
+        edge.append((counts[0] + counts[-1]) / counts.sum())
+    return float(statistics.fmean(central)), float(max(edge))
 
 
 def histogram_bin_width(name: str) -> float:
-    """Width of a GradHist1d bin of ``name`` (first tracked entry)."""
-    import numpy as np
-
-    for entry in (runner.result(name).cockpit or {}).values():
-        if isinstance(entry, dict) and entry.get("GradHist1d"):
-            edges = entry["GradHist1d"]["edges"]
-            edges = np.asarray(edges["__ndarray__"] if isinstance(edges, dict) else edges, dtype=float)
-            return float(edges[1] - edges[0])
-    raise ValueError(f"{name!r} tracked no gradient histogram")
+    """Width of a GradHist1d bin of ``name`` (first tracked step)."""
+    edges, _ = _gradient_histograms(name)[0]
+    return float(edges[1] - edges[0])
 
 
 def full_svhn_lr_growth(name: str) -> float:
