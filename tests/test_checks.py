@@ -6,6 +6,7 @@ written here, and each clean counterpart does the same job without it.
 
 import subprocess
 import sys
+import math
 import textwrap
 
 import pytest
@@ -277,7 +278,131 @@ def test_a_script_runs_unchanged_and_keeps_its_exit_code(tmp_path, args, code):
     assert "GRAD_ACCUMULATION (step 1)" in proc.stderr
 
 
-def test_a_missing_script_is_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "svhn_debug.checks", str(tmp_path / "nope.py")],
+@pytest.mark.parametrize("target, says", [("nope.py", "no such script: nope.py"), (".", "is not a file")])
+def test_a_missing_script_or_a_folder_is_one_line(tmp_path, target, says):
+    proc = subprocess.run([sys.executable, "-m", "svhn_debug.checks", target], cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2 and "no such script" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr
+    assert "finding" not in proc.stderr  # nothing ran, so nothing is reported as checked
+
+
+def test_help_is_usage_with_an_example_not_a_script():
+    proc = subprocess.run([sys.executable, "-m", "svhn_debug.checks", "--help"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0 and "Example: python -m svhn_debug.checks train.py" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_script_imports_a_module_beside_it_from_any_working_folder(tmp_path):
+    (tmp_path / "helper.py").write_text("VALUE = 42\n")
+    (tmp_path / "train.py").write_text("import helper\nprint('helper', helper.VALUE)\n")
+    proc = subprocess.run([sys.executable, "-m", "svhn_debug.checks", str(tmp_path / "train.py")], cwd="/",
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "helper 42" in proc.stdout, proc.stderr
+
+
+# --------------------------------------------------------------------------- growth in any shape
+
+
+def _lr_codes(factor, steps: int, **options) -> dict:
+    """A tiny loop whose rate follows ``factor(step)`` (times the base rate 1e-3)."""
+    model, opt = fresh(lr=1e-3)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    with TrainingMonitor(model, opt, **options) as monitor:
+        g = torch.Generator().manual_seed(0)
+        x, y = batch(g)
+        loss_fn = nn.CrossEntropyLoss()
+        for _ in range(steps):
+            loss_fn(model(x), y).backward()
+            opt.step()
+            sched.step()
+            opt.zero_grad()
+        return {f.code: f for f in monitor.findings() if f.code.startswith("LR_")}
+
+
+def test_lr_growth_in_steps_is_named_at_the_third_jump():
+    found = _lr_codes(lambda s: 2.0 ** (s // 5), 40)  # doubling every 5 steps
+    assert found["LR_GROWTH"].evidence["shape"] == "stepwise" and found["LR_GROWTH"].step == 15
+
+
+def test_lr_growth_that_is_linear_and_never_levels_off_is_named():
+    # The rule scaled down tenfold (500 steps instead of 5000) to keep the test short.
+    found = _lr_codes(lambda s: 1 + s / 100, 560, lr_rising_steps=500)
+    assert found["LR_GROWTH"].evidence["shape"] == "rising" and found["LR_GROWTH"].step == 500
+
+
+@pytest.mark.parametrize("name, factor, steps", [
+    ("linear warmup from zero, then constant", lambda s: min(1.0, s / 300), 600),
+    ("step decay", lambda s: 0.5 ** (s // 50), 300),
+    ("cosine with warm restarts", lambda s: 0.5 * (1 + math.cos(math.pi * (s % 100) / 100)), 600),
+    ("triangular cycles", lambda s: 1 + abs((s % 200) - 100) / 100, 600),
+    ("a Transformer's warmup, then inverse square root decay (scaled tenfold down, as the rule below)",
+     lambda s: min((s + 1) / 400, (400 / (s + 1)) ** 0.5), 600),
+])
+def test_schedules_that_level_off_fall_or_cycle_are_not_lr_growth(name, factor, steps):
+    assert "LR_GROWTH" not in _lr_codes(factor, steps, lr_rising_steps=500), name
+
+
+# --------------------------------------------------------------------------- other people's loops
+
+
+def _gan(steps: int = 40, clear_d: bool = True) -> GlobalAttach:
+    """A small GAN in the usual shape: the generator's backward pass runs through the
+    discriminator, whose gradients the loop clears before its own next backward pass."""
+    torch.manual_seed(0)
+    g_net = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, D), nn.Tanh())  # images in (-1, 1), as DCGAN's
+    d_net = nn.Sequential(nn.Linear(D, 16), nn.ReLU(), nn.Linear(16, 1))
+    opt_g, opt_d = torch.optim.Adam(g_net.parameters(), 1e-3), torch.optim.Adam(d_net.parameters(), 1e-3)
+    criterion = nn.BCEWithLogitsLoss()
+    with GlobalAttach() as attach:
+        for _ in range(steps):
+            real = torch.randn(32, D)
+            if clear_d:
+                d_net.zero_grad()
+            loss_real = criterion(d_net(real), torch.ones(32, 1))
+            loss_real.backward()
+            fake = g_net(torch.randn(32, 4))  # small and off-centre at first: not standardised data, and not data
+            loss_fake = criterion(d_net(fake.detach()), torch.zeros(32, 1))
+            loss_fake.backward()
+            opt_d.step()
+            g_net.zero_grad()
+            criterion(d_net(fake), torch.ones(32, 1)).backward()
+            opt_g.step()
+        attach.findings()
+    return attach
+
+
+def test_a_gan_whose_generator_backpropagates_through_the_discriminator_is_silent():
+    attach = _gan()
+    assert len(attach.monitors) == 2 and attach.findings() == []
+
+
+def test_a_gan_that_never_clears_the_discriminator_is_named_at_its_second_step():
+    found = {f.code: f for f in _gan(clear_d=False).findings()}
+    assert set(found) == {"GRAD_ACCUMULATION"} and found["GRAD_ACCUMULATION"].step == 1
+
+
+def test_a_functional_loss_is_read_from_backward():
+    model, opt = fresh()
+    g = torch.Generator().manual_seed(0)
+    with GlobalAttach() as attach:
+        for _ in range(120):
+            x, y = batch(g, random_labels=True)
+            torch.nn.functional.cross_entropy(model(x), y).backward()  # no loss module anywhere
+            opt.step()
+            opt.zero_grad()
+        found = {f.code for f in attach.findings()}
+    assert "NOT_LEARNING" in found
+    assert any("loss read from .backward()" in line for line in attach.coverage())
+    assert torch.Tensor.backward.__name__ == "backward" and not hasattr(torch.Tensor.backward, "__wrapped__")
+
+
+def test_weights_updated_without_an_optimizer_are_reported_as_not_seen():
+    model = mlp()
+    with GlobalAttach() as attach:
+        for _ in range(3):
+            nn.CrossEntropyLoss()(model(torch.randn(8, D)), torch.zeros(8, dtype=torch.long)).backward()
+            with torch.no_grad():
+                for p in model.parameters():
+                    p -= 0.01 * p.grad
+    assert attach.findings() == [] and "no optimizer stepped" in attach.coverage()[0]

@@ -7,22 +7,29 @@ Three ways in:
 * :func:`check_splits` and :func:`check_eval_transforms` look at the data: samples shared
   between the training split and the others (by a hash of their content), and random transforms
   on evaluation data (the same index read twice differs).
-* ``python -m svhn_debug.checks SCRIPT.py [ARGS...]`` runs a training script unchanged: PyTorch's
-  global hooks (optimizer steps, module calls) attach a monitor to every optimizer it steps and
-  the model it trains, and the findings are printed when the script ends or is interrupted; the
-  script's exit code is kept.
+* ``python -m svhn_debug.checks SCRIPT.py [ARGS...]`` runs a training script unchanged (its folder
+  first on ``sys.path``, as ``python SCRIPT.py`` has it): PyTorch's global hooks (optimizer steps,
+  module calls) attach a monitor to every optimizer it steps and the model it trains, the loss is
+  read from the scalar ``.backward()`` is called on (functional and hand-written losses count),
+  and the findings are printed when the script ends or is interrupted, followed by what was
+  monitored and what could not be seen; the script's exit code is kept.
 
 What the monitor sees: the optimizer's steps and learning rates, the gradients present when a
-backward pass starts, the model's mode and inputs, the outputs of its activation modules, and the
-loss when it comes from a loss *module* (``nn.CrossEntropyLoss()``; a functional
-``F.cross_entropy`` is invisible to it). Costly looks (weights, gradient norms, activations) are
+backward pass starts (left-over gradients are judged when their own optimizer steps on them, so a
+GAN's generator backpropagating through its discriminator is no accumulation), the model's mode
+and inputs (inputs that another module made, such as a generator's images, are not data), the
+outputs of its activation modules, and the loss: from ``.backward()`` under the script runner,
+otherwise from a loss *module* (``nn.CrossEntropyLoss()``; a :class:`TrainingMonitor` attached by
+hand does not see ``F.cross_entropy``). Costly looks (weights, gradient norms, activations) are
 taken every ``interval`` steps only.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
+import os
 import statistics
 import sys
 from dataclasses import dataclass, field
@@ -39,8 +46,9 @@ CODES: dict[str, tuple[str, str]] = {
     "GRAD_ACCUMULATION": ("error", "Gradients from before the last optimizer step were still there when the next "
                                    "backward pass started, so every step adds up all earlier gradients. Clear them "
                                    "with optimizer.zero_grad() once per step (before backward)."),
-    "LR_GROWTH": ("error", "The learning rate keeps rising by the same factor every step, which no warmup does: it "
-                           "compounds without levelling off. Check the scheduler (an ExponentialLR with gamma > 1?)."),
+    "LR_GROWTH": ("error", "The learning rate keeps rising without levelling off, which no warmup does. Check the "
+                           "scheduler (an ExponentialLR with gamma > 1, a step schedule with gamma > 1, a warmup "
+                           "that never ends?)."),
     "LR_TOO_SMALL": ("warning", "The updates are negligible against the weights, so training barely moves them. "
                                 "The learning rate is probably far too small for this optimizer."),
     "NOT_LEARNING": ("warning", "The loss stays at the level of guessing from the class frequencies alone: the "
@@ -104,6 +112,8 @@ class Thresholds:
 
     interval: int = 10  # costly looks (weights, gradient norms, activations) every this many steps
     lr_growth_steps: int = 20  # this many steps in a row rising by the same factor > 1 is not a warmup
+    lr_growth_jumps: int = 3  # ... nor this many jumps by the same factor > 1 with flat stretches between (step doubling)
+    lr_rising_steps: int = 5000  # a rate only rising this long, to twice its value, is no warmup (Transformer's: 4000; CyclicLR's half-cycle: 2000)
     update_ratio: float = 1e-3  # median |update| / |weights| below this: negligible (healthy is ~1e-3 to 1e-2)
     update_samples: int = 3  # sampled steps needed before judging the update size
     not_learning_steps: int = 100  # judge "not learning" only after this many steps
@@ -152,7 +162,11 @@ class TrainingMonitor:
         self._losses: list[float] = []
         self._pending_losses: list[torch.Tensor] = []
         self._loss_seen_this_step = False
+        self.loss_source: str | None = None  # "loss module" or ".backward()": where the training loss was read
+        self.loss_from_backward = False  # GlobalAttach hands over the tensors .backward() was called on
         self._stepped = False  # an optimizer step happened since the last backward pass started
+        self._stale: dict | None = None  # gradients left from before the last step, not cleared since
+        self._produced: set[int] = set()  # storage of tensors some module made this step (not data)
         self._snapshot: list[torch.Tensor] | None = None
         self._update_ratios: list[float] = []
         self._first_grad_norm: float | None = None
@@ -199,15 +213,18 @@ class TrainingMonitor:
     # ----------------------------------------------------------------- hooks
 
     def _on_first_grad(self, grad: torch.Tensor) -> None:
-        # Called with the new gradient *before* it is added to .grad: what .grad holds now is left over.
-        if self._stepped:
-            self._stepped = False
+        # Called with the new gradient *before* it is added to .grad: what .grad holds now is left
+        # over. Left over after a step is only a suspicion: another network's backward pass may run
+        # through this one (a GAN's generator through its discriminator), and the script may clear
+        # the gradients before this optimizer steps again. So it is judged at that step.
+        if self._stepped or self._stale is not None:
             old = self._watched.grad
-            if old is not None and bool(old.detach().abs().max() > 0):  # a host-device sync, once per step
-                self._raise("GRAD_ACCUMULATION",
-                            f"At step {self.steps}, the gradient of a {tuple(self._watched.shape)} parameter was "
-                            f"not cleared after the optimizer step (norm {float(old.norm()):.3g}).",
-                            {"stale_grad_norm": float(old.norm()), "new_grad_norm": float(grad.norm())})
+            left = old is not None and bool(old.detach().abs().max() > 0)  # a host-device sync
+            if self._stepped and left:
+                self._stale = {"stale_grad_norm": float(old.norm()), "new_grad_norm": float(grad.norm())}
+            elif not left:
+                self._stale = None  # cleared since the step
+            self._stepped = False
 
     def _on_input(self, module: nn.Module, args: tuple) -> None:
         if not module.training or self._input_batches >= self.t.input_batches or not args:
@@ -215,6 +232,8 @@ class TrainingMonitor:
         x = args[0]
         if not isinstance(x, torch.Tensor) or x.ndim < 2 or not x.is_floating_point():
             return
+        if x.requires_grad or x.grad_fn is not None or _storage(x) in self._produced:
+            return  # made by another module of the script (a generator's images): not data
         self._input_batches += 1
         dims = [d for d in range(x.ndim) if d != 1]
         mean = x.detach().float().mean(dim=dims)
@@ -232,13 +251,21 @@ class TrainingMonitor:
             self._classes = int(output.shape[1])
 
     def _on_any_module(self, module: nn.Module, args: tuple, output: Any) -> None:
+        if module is not self.model and isinstance(output, torch.Tensor):
+            self._produced.add(_storage(output))
         # The training loss: the first loss module called with gradients on since the last step.
-        if not isinstance(module, nn.modules.loss._Loss) or self._loss_seen_this_step or not torch.is_grad_enabled():
+        if not isinstance(module, nn.modules.loss._Loss) or self.loss_from_backward or not torch.is_grad_enabled():
             return
-        if not isinstance(output, torch.Tensor):
+        if isinstance(output, torch.Tensor):
+            self.take_loss(output, "loss module")
+
+    def take_loss(self, loss: torch.Tensor, source: str) -> None:
+        """Record this step's training loss (the first one offered since the last step)."""
+        if self._loss_seen_this_step:
             return
         self._loss_seen_this_step = True
-        self._pending_losses.append(output.detach().float().mean())
+        self.loss_source = source
+        self._pending_losses.append(loss.detach().float().mean())
         if len(self._pending_losses) >= self.t.interval:
             self._flush_losses()
 
@@ -276,6 +303,13 @@ class TrainingMonitor:
 
     def _before_step(self, optimizer, args, kwargs) -> None:
         step = self.steps
+        if self._stale is not None:
+            self._raise("GRAD_ACCUMULATION",
+                        f"At step {step}, the optimizer stepped on gradients of a {tuple(self._watched.shape)} parameter "
+                        f"that were not cleared after its previous step (left-over norm "
+                        f"{self._stale['stale_grad_norm']:.3g}).", dict(self._stale))
+            self._stale = None
+        self._produced.clear()
         self._lrs.append(float(optimizer.param_groups[0]["lr"]))
         self._judge_lr()
         # Training in evaluation mode: only matters where a layer behaves differently.
@@ -303,14 +337,39 @@ class TrainingMonitor:
     # ----------------------------------------------------------------- judgements
 
     def _judge_lr(self) -> None:
-        lrs, n = self._lrs, self.t.lr_growth_steps
-        if len(lrs) <= n or "LR_GROWTH" in self._found or lrs[-n - 1] <= 0:
+        """Growth in any shape that no warmup has: the same factor > 1 at every one of the last
+        ``lr_growth_steps`` steps (exponential), or at each of the last ``lr_growth_jumps``
+        changes with flat stretches between (stepwise), or a rate that has only risen for
+        ``lr_rising_steps`` steps to at least twice its value and still rises (linear, never
+        levelling off). A
+        warmup's factors shrink as it levels off, and a cyclic schedule or a restart falls in between."""
+        lrs = self._lrs
+        if "LR_GROWTH" in self._found or len(lrs) < 2:
             return
-        ratios = [b / a for a, b in zip(lrs[-n - 1:-1], lrs[-n:])]
-        if all(r > 1 for r in ratios) and max(ratios) - min(ratios) <= 1e-6 * max(ratios):
-            self._raise("LR_GROWTH", f"The learning rate rose by a factor of {ratios[-1]:.5g} on each of the last {n} "
+        changes = [(i, b / a if a > 0 else math.inf) for i, (a, b) in enumerate(zip(lrs[:-1], lrs[1:]), start=1)
+                   if a != b and (a <= 0 or abs(b / a - 1) > 1e-9)]
+        n, k = self.t.lr_growth_steps, self.t.lr_growth_jumps
+        last = changes[-n:]
+        if len(last) == n and last[0][0] == len(lrs) - n and _same_factor_above_one(r for _, r in last):
+            self._raise("LR_GROWTH", f"The learning rate rose by a factor of {last[-1][1]:.5g} on each of the last {n} "
                                      f"steps (now {lrs[-1]:.3g}, from {lrs[0]:.3g}).",
-                        {"factor_per_step": ratios[-1], "lr_first": lrs[0], "lr_now": lrs[-1]})
+                        {"shape": "exponential", "factor_per_step": last[-1][1], "lr_first": lrs[0], "lr_now": lrs[-1]})
+            return
+        jumps = changes[-k:]
+        if len(jumps) == k and changes[-1][0] == len(lrs) - 1 and _same_factor_above_one(r for _, r in jumps) \
+                and all(b - a > 1 for (a, _), (b, _) in zip(jumps[:-1], jumps[1:])):
+            every = (jumps[-1][0] - jumps[0][0]) / (k - 1)
+            self._raise("LR_GROWTH", f"The learning rate was multiplied by {jumps[-1][1]:.3g} at each of its last {k} "
+                                     f"changes, about every {every:.0f} steps (now {lrs[-1]:.3g}, from {lrs[0]:.3g}).",
+                        {"shape": "stepwise", "factor_per_jump": jumps[-1][1], "every_steps": every,
+                         "lr_first": lrs[0], "lr_now": lrs[-1]})
+            return
+        window = self.t.lr_rising_steps
+        if len(lrs) > window and changes and changes[-1][0] == len(lrs) - 1 \
+                and all(r > 1 for i, r in changes if i >= len(lrs) - window) and lrs[-1] >= 2 * lrs[-window - 1]:
+            self._raise("LR_GROWTH", f"The learning rate has only risen for the last {window} steps, from "
+                                     f"{lrs[-window - 1]:.3g} to {lrs[-1]:.3g}, without levelling off.",
+                        {"shape": "rising", "steps": window, "lr_then": lrs[-window - 1], "lr_now": lrs[-1]})
 
     def _judge_updates(self) -> None:
         r = self._update_ratios
@@ -365,6 +424,19 @@ class TrainingMonitor:
         self._flush_losses()
         order = {s: i for i, s in enumerate(reversed(SEVERITIES))}
         return sorted(self._found.values(), key=lambda f: (f.step if f.step is not None else -1, order[f.severity]))
+
+
+def _storage(x: torch.Tensor) -> int:
+    try:
+        return x.untyped_storage().data_ptr()
+    except RuntimeError:  # a tensor without storage (a meta or sparse one)
+        return id(x)
+
+
+def _same_factor_above_one(ratios: Iterable[float]) -> bool:
+    ratios = list(ratios)
+    return bool(ratios) and all(math.isfinite(r) for r in ratios) and min(ratios) > 1 \
+        and max(ratios) - min(ratios) <= 1e-6 * max(ratios)
 
 
 def _fmt(t: torch.Tensor) -> str:
@@ -441,14 +513,32 @@ class GlobalAttach:
         self._top: list[nn.Module] = []
         self._depth = 0
         self._handles: list = []
+        self._losses: list[torch.Tensor] = []  # what .backward() was called on since the last step
+        self._backward = None
+        self.backward_calls = 0
 
     def __enter__(self) -> "GlobalAttach":
         self._handles = [nn.modules.module.register_module_forward_pre_hook(self._enter_module),
                          nn.modules.module.register_module_forward_hook(self._leave_module),
                          register_optimizer_step_pre_hook(self._on_step)]
+        # The training loss wherever it is computed (a loss module, F.cross_entropy, by hand): the
+        # scalar that .backward() is called on. The call itself goes on unchanged.
+        self._backward = original = torch.Tensor.backward
+        attach = self
+
+        @functools.wraps(original)
+        def backward(tensor, *args, **kwargs):
+            if isinstance(tensor, torch.Tensor) and tensor.numel() == 1:
+                attach.backward_calls += 1
+                attach._losses.append(tensor.detach())
+            return original(tensor, *args, **kwargs)
+        torch.Tensor.backward = backward
         return self
 
     def __exit__(self, *exc) -> None:
+        if self._backward is not None:
+            torch.Tensor.backward = self._backward
+            self._backward = None
         for h in self._handles:
             h.remove()
         for m in self.monitors:
@@ -463,19 +553,41 @@ class GlobalAttach:
         self._depth = max(0, self._depth - 1)
 
     def _on_step(self, optimizer, args, kwargs) -> None:
-        if id(optimizer) in self._by_optimizer:
-            return
-        params = {id(p) for g in optimizer.param_groups for p in g["params"]}
-        best = max(self._top, key=lambda m: sum(id(p) in params for p in m.parameters()), default=None)
-        if best is None or not any(id(p) in params for p in best.parameters()):
-            return
-        monitor = TrainingMonitor(best, optimizer, **self.options)
-        monitor._lrs.append(float(optimizer.param_groups[0]["lr"]))  # this step's rate: its own hook comes next time
-        self._by_optimizer[id(optimizer)] = monitor
-        self.monitors.append(monitor)
+        losses, self._losses = self._losses, []
+        monitor = self._by_optimizer.get(id(optimizer))
+        if monitor is None:
+            params = {id(p) for g in optimizer.param_groups for p in g["params"]}
+            best = max(self._top, key=lambda m: sum(id(p) in params for p in m.parameters()), default=None)
+            if best is None or not any(id(p) in params for p in best.parameters()):
+                return
+            monitor = TrainingMonitor(best, optimizer, **self.options)
+            monitor.loss_from_backward = True
+            monitor._lrs.append(float(optimizer.param_groups[0]["lr"]))  # this step's rate: its own hook comes next time
+            self._by_optimizer[id(optimizer)] = monitor
+            self.monitors.append(monitor)
+        if losses:  # the backward passes since the last step of any optimizer belong to this one's step
+            monitor.take_loss(torch.stack([v.float().reshape(()) for v in losses]).sum(), ".backward()")
 
     def findings(self) -> list[Finding]:
         return [f for m in self.monitors for f in m.findings()]
+
+    def coverage(self) -> list[str]:
+        """What the checks saw and what they could not: lines for the end of a report."""
+        if not self.monitors:
+            return ["not seen: no optimizer stepped, so nothing was monitored (weights updated by hand, or "
+                    "training never started): none of the training checks ran"]
+        lines = []
+        for m in self.monitors:
+            model = type(m.model).__name__
+            n = sum(p.numel() for p in m.model.parameters())
+            lines.append(f"monitored: {type(m.optimizer).__name__} over {m.steps} step(s) on {model} ({n:,} parameters); "
+                         + (f"loss read from {m.loss_source}" if m.loss_source else "no training loss seen"))
+        if not any(m.loss_source for m in self.monitors):
+            lines.append("not seen: the training loss (.backward() was never called on a scalar), so "
+                         "NOT_LEARNING, OSCILLATING_LOSS and NON_FINITE_LOSS could not be judged")
+        lines.append("not checked: the data splits and evaluation transforms (call check_splits and "
+                     "check_eval_transforms on the script's datasets)")
+        return lines
 
 
 def format_findings(findings: list[Finding], title: str = "svhn_debug.checks") -> str:
@@ -494,12 +606,22 @@ def run_script(argv: list[str]) -> int:
     import runpy
     import traceback
 
-    if not argv:
-        print("usage: python -m svhn_debug.checks SCRIPT.py [ARGS...]", file=sys.stderr)
-        return 2
+    usage = ("usage: python -m svhn_debug.checks SCRIPT.py [ARGS...]\n"
+             "Runs a training script unchanged under the health checks and prints their findings when it ends;\n"
+             "the script's exit code is kept. Example: python -m svhn_debug.checks train.py --epochs 2")
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage, file=sys.stderr if not argv else sys.stdout)
+        return 2 if not argv else 0
     script = argv[0]
-    saved = sys.argv
+    if not os.path.exists(script):
+        print(f"error: no such script: {script} (from {os.getcwd()})", file=sys.stderr)
+        return 2
+    if not os.path.isfile(script):
+        print(f"error: {script} is not a file: give the training script itself", file=sys.stderr)
+        return 2
+    saved, saved_path = sys.argv, list(sys.path)
     sys.argv = list(argv)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))  # as `python SCRIPT.py` does
     code = 0
     with GlobalAttach() as attach:
         try:
@@ -512,10 +634,6 @@ def run_script(argv: list[str]) -> int:
             code = 130
             print("interrupted", file=sys.stderr)
         except FileNotFoundError as e:
-            if e.filename == script:
-                print(f"no such script: {script}", file=sys.stderr)
-                sys.argv = saved
-                return 2
             traceback.print_exc()
             code = 1
         except BaseException:  # the script's own failure: show it, then the findings
@@ -523,7 +641,10 @@ def run_script(argv: list[str]) -> int:
             code = 1
         finally:
             sys.argv = saved
+            sys.path[:] = saved_path
             print(format_findings(attach.findings()), file=sys.stderr)
+            for line in attach.coverage():
+                print(line, file=sys.stderr)
     return code
 
 
