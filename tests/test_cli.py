@@ -10,6 +10,7 @@ import time
 import pytest
 
 from svhn_debug.cli import main
+from svhn_debug.profiles import active_profile
 
 
 @pytest.fixture
@@ -38,27 +39,19 @@ def test_status_check_fails_while_missing_and_passes_once_run(one_experiment, ca
 
 def test_show_never_trains_and_says_how_to_get_a_missing_result(one_experiment, capsys):
     assert main(["show", "tiny"]) == 1
-    assert "tiny (seed 0) is missing in the smoke cache; compute it with `python -m svhn_debug run tiny`" in \
+    assert "tiny (seed 0) is missing in the smoke cache; compute it with `python -m svhn_debug run tiny --seed 0`" in \
         capsys.readouterr().err
     assert main(["status", "--check"]) == 1  # still missing: show trained nothing
 
 
-def test_show_json_prints_the_epochs(one_experiment, capsys):
-    main(["run", "tiny"])
+def test_show_json_prints_one_document_with_every_seed(register_tiny, capsys):
+    register_tiny("tiny", seeds=(0, 1))
+    main(["run", "tiny", "--jobs", "1"])
     capsys.readouterr()
     assert main(["show", "tiny", "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert data["name"] == "tiny" and data["epochs"][-1]["validation_accuracy"] is not None
-
-
-def test_prune_removes_only_unreferenced_entries(one_experiment, capsys):
-    from svhn_debug import cache
-
-    main(["run", "tiny"])
-    stray = cache.cache_root() / "smoke" / "0123stray"
-    stray.mkdir()
-    assert main(["prune"]) == 0
-    assert not stray.exists() and main(["status", "--check"]) == 0
+    data = json.loads(capsys.readouterr().out)  # one JSON document, whatever the number of seeds
+    assert data["name"] == "tiny" and [r["seed"] for r in data["runs"]] == [0, 1]
+    assert all(r["epochs"][-1]["validation_accuracy"] is not None for r in data["runs"])
 
 
 def test_offline_svhn_error_is_one_line(monkeypatch, tmp_path, capsys):
@@ -92,14 +85,50 @@ def test_run_all_computes_what_is_missing_and_force_recomputes_in_place(register
     assert len(changed) == 1 and after[changed[0]]["name"] == "tiny"
 
 
-def test_prune_dry_run_names_what_it_would_remove_and_removes_nothing(one_experiment, capsys):
-    from svhn_debug import cache
+def test_prune_removes_only_unreferenced_entries_and_old_leftovers_of_saves(register_tiny, capsys):
+    import os
 
-    main(["run", "tiny"])
-    stray = cache.cache_root() / "smoke" / "0123stray"
-    stray.mkdir()
+    from svhn_debug import cache, logbook
+
+    register_tiny("tiny")
+    register_tiny("dropped", lr=3e-3)
+    assert main(["run", "tiny", "dropped", "--jobs", "1"]) == 0
+    folder = cache.cache_root() / "smoke"
+    dropped = next(folder / m["folder"] for m in cache.entries(active_profile()) if m["name"] == "dropped")
+    del logbook.BOOK._experiments["dropped"]  # no experiment uses its entry any more
+    notes = folder / "0123notes"  # somebody's folder: not an entry, never touched
+    notes.mkdir()
+    (notes / "meta.json").write_text("[1, 2]")  # JSON, but not an entry's metadata
+    old_tmp = folder / f".{dropped.name[:20]}.abc123"  # a save killed midway, long ago
+    old_tmp.mkdir()
+    (old_tmp / "meta.json").write_text("{")
+    os.utime(old_tmp, (0, 0))
+    live_tmp = folder / f".{dropped.name[:20]}.def456"  # a save happening now
+    live_tmp.mkdir()
     capsys.readouterr()
+    assert main(["status", "--check"]) == 0  # leftovers are not entries: no stale run, no warning
+    assert "warning" not in capsys.readouterr().err
     assert main(["prune", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert f"would remove {stray}" in out and "1 unreferenced entry" in out
-    assert stray.exists() and main(["status", "--check"]) == 0
+    assert f"would remove {dropped} (unreferenced)" in out and f"would remove {old_tmp}" in out
+    assert "2 folder(s) to remove" in out and str(notes) not in out and str(live_tmp) not in out
+    assert dropped.exists() and old_tmp.exists()
+    assert main(["prune"]) == 0
+    assert not dropped.exists() and not old_tmp.exists()
+    assert notes.exists() and live_tmp.exists() and main(["status", "--check"]) == 0
+
+
+def test_run_all_computes_the_missing_diagnoses_through_the_executor_and_status_names_the_command(
+        monkeypatch, capsys):
+    # The runs are not what this test is about: none to compute; the book reads one diagnosis.
+    from svhn_debug import doctor, runner
+
+    monkeypatch.setattr(runner, "plan_jobs", lambda *a, **k: [])
+    monkeypatch.setattr(doctor, "book_diagnoses", lambda profile=None: ["colleague"])
+    assert [d["state"] for d in doctor.states()] == ["missing"]
+    main(["status"])
+    assert "`python -m svhn_debug run-all` computes everything missing" in capsys.readouterr().out
+    assert main(["run-all", "--jobs", "1"]) == 0
+    assert "doctor colleague:" in capsys.readouterr().err
+    assert [d["state"] for d in doctor.states()] == ["cached"]
+    assert doctor.plan() == []  # nothing left to compute: a second run-all trains nothing

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -43,8 +44,8 @@ def test_show_json_is_strict_json_even_for_a_diverged_run(one_experiment, capsys
     capsys.readouterr()
     assert main(["show", "tiny", "--json"]) == 0
     out = capsys.readouterr().out
-    data = json.loads(out, parse_constant=lambda c: pytest.fail(f"bare {c} in the JSON"))
-    assert data["diverged_at"] == data["epochs"][0]["step"] and data["epochs"][0]["train_loss"] is None
+    run = json.loads(out, parse_constant=lambda c: pytest.fail(f"bare {c} in the JSON"))["runs"][0]
+    assert run["diverged_at"] == run["epochs"][0]["step"] and run["epochs"][0]["train_loss"] is None
 
 
 def test_an_unwritable_cache_is_refused_before_anything_trains(one_experiment, capsys, monkeypatch, tmp_path):
@@ -165,3 +166,99 @@ def test_tables_and_plots_of_a_run_that_diverged_before_its_first_evaluation(mon
     assert labels == ["broken, DIVERGED on 1", "fine"]
     texts = [t.get_text() for ax in plots.learning_curves(runner.results("broken")[0]).axes for t in ax.texts]
     assert texts == ["DIVERGED at step 3"] * 2
+
+
+def test_run_seed_computes_only_that_seed_and_refuses_one_the_experiment_lacks(register_tiny, capsys):
+    from svhn_debug import runner
+
+    register_tiny("tiny", seeds=(0, 1, 2))
+    assert main(["run", "tiny", "--seed", "1", "--jobs", "1"]) == 0
+    assert [r["state"] for r in runner.status()] == ["missing", "cached", "missing"]
+    assert "tiny seed 1:" in capsys.readouterr().out
+    assert main(["run", "tiny", "--seed", "7"]) == 2
+    err = capsys.readouterr().err
+    assert "has seed(s) 0, 1, 2; 7 is not one of them" in err and "Traceback" not in err
+
+
+def test_a_failing_run_does_not_stop_the_in_process_batch(tiny, tmp_path, monkeypatch):
+    import time as _time
+
+    from svhn_debug import runner
+
+    real = runner.run_config
+
+    def fail_b(config, name, *args, **kwargs):
+        if name == "b":
+            raise RuntimeError("planted failure")
+        return real(config, name, *args, **kwargs)
+    monkeypatch.setattr(runner, "run_config", fail_b)
+    jobs = [runner.Job(n, tiny, "smoke", "synthetic", str(tmp_path / "cache"), str(tmp_path / "data"))
+            for n in ("a", "b", "c")]
+    monkeypatch.setenv("SVHN_DEBUG_CACHE", str(tmp_path / "cache"))
+    outcomes = runner._execute_here(jobs, lambda *a: None, _time.time())
+    assert [o.job.name for o in outcomes] == ["a", "b", "c"]
+    assert "planted failure" in outcomes[1].error and outcomes[0].error is None and outcomes[2].error is None
+
+
+def test_slurm_without_slurm_is_one_line_before_any_data_is_loaded(one_experiment, capsys, monkeypatch):
+    import shutil
+
+    from svhn_debug import runner
+
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
+    monkeypatch.setattr(runner, "pools", lambda *a, **k: pytest.fail("the data were loaded"))
+    assert main(["run", "tiny", "--executor", "slurm"]) == 2
+    err = capsys.readouterr().err
+    assert "needs a Slurm cluster" in err and "Traceback" not in err
+
+
+def test_an_empty_variable_means_its_default(monkeypatch):
+    from svhn_debug.cache import cache_root
+    from svhn_debug.data import data_dir, data_source, repo_root
+    from svhn_debug.profiles import active_profile
+
+    for name in ("SVHN_DEBUG_CACHE", "SVHN_DEBUG_DATA_DIR", "SVHN_DEBUG_DATA", "SVHN_DEBUG_PROFILE"):
+        monkeypatch.setenv(name, "")
+    assert cache_root() == repo_root() / "cache" and data_dir() == repo_root() / "data"
+    assert data_source() == "synthetic" and active_profile().name == "cpu"
+
+
+def test_output_to_a_full_disk_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "svhn_debug", "list"], stdout=full, stderr=subprocess.PIPE,
+                              text=True, env={**os.environ, "SVHN_DEBUG_CACHE": str(tmp_path)})
+    assert proc.returncode == 1 and "No space left on device" in proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
+
+
+def test_a_json_write_that_fails_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    from svhn_debug.cache import write_json
+
+    real = Path.write_text
+
+    def full(self, *a, **k):
+        real(self, "{", encoding="utf-8")  # part of it reached the disk
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(OSError):
+        write_json(tmp_path / "d" / "x.json", {"a": 1})
+    assert list((tmp_path / "d").iterdir()) == []
+
+
+def test_a_diagnosis_that_cannot_be_saved_is_one_line(capsys, monkeypatch):
+    import errno
+
+    from svhn_debug import doctor
+
+    monkeypatch.setattr(doctor, "diagnose", lambda name, steps=None: {"name": name})
+    monkeypatch.setattr(doctor, "save", lambda d: (_ for _ in ()).throw(
+        OSError(errno.EROFS, "Read-only file system", "cache/doctor/smoke/colleague.json")))
+    assert main(["doctor", "colleague", "--save"]) == 1
+    err = capsys.readouterr().err
+    assert "error: Read-only file system (cache/doctor/smoke/colleague.json)" in err and "Traceback" not in err

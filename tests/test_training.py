@@ -245,3 +245,36 @@ def test_a_non_finite_evaluation_marks_the_run_diverged_at_that_step(tiny, smoke
     monkeypatch.setattr(training, "evaluate", lambda *a, **k: (float("nan"),) + real(*a, **k)[1:])
     run = train(replace(tiny, epochs=20), smoke, pools)
     assert run.diverged_at == run.epochs[0]["step"] and len(run.epochs) == 1
+
+
+def test_the_confusion_matrix_is_indexed_true_then_predicted():
+    from svhn_debug.training import evaluate
+
+    class AlwaysThree(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.p = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            logits = torch.zeros(len(x), 10)
+            logits[:, 3] = 1.0
+            return logits
+    batches = [(torch.zeros(4, 3, 32, 32), torch.tensor([1, 1, 1, 7]))]
+    _, accuracy, confusion = evaluate(AlwaysThree(), batches)
+    assert accuracy == 0.0
+    assert confusion[1, 3] == 3 and confusion[7, 3] == 1 and confusion.sum() == 4  # [true][predicted]
+
+
+def test_each_reported_metric_comes_from_its_own_split(tiny, smoke, pools, monkeypatch):
+    import svhn_debug.training as training
+
+    # Every split has its own size here (eval-train 64, validation 153, test 256): an evaluation
+    # that reports the number of examples it saw tells which split each column came from.
+    monkeypatch.setattr(training, "evaluate", lambda model, batches, tta="none": (
+        float(sum(len(y) for _, y in batches)), 0.5, torch.zeros(10, 10, dtype=torch.int64)))
+    cfg = replace(tiny, eval_train_examples=64, epochs=1)
+    splits = make_splits(pools, smoke, cfg)
+    row = train(cfg, smoke, pools).epochs[-1]
+    assert row["train_loss"] == 64
+    assert row["validation_loss"] == len(splits["validation"].labels) == 153
+    assert row["test_loss"] == len(splits["test"].labels) == 256

@@ -94,8 +94,8 @@ def freshen_freeze(root: Path) -> bool:
     data source or the cached results differ from those of the last render, remove ``_freeze``
     so that every chapter executes again. Returns whether it removed it."""
     state = json.dumps({"package": package_fingerprint(), "results": results_fingerprint(),
-                        "profile": os.environ.get("SVHN_DEBUG_PROFILE", "cpu"),
-                        "data": os.environ.get("SVHN_DEBUG_DATA", "synthetic")}, sort_keys=True)
+                        "profile": (os.environ.get("SVHN_DEBUG_PROFILE") or "cpu"),
+                        "data": (os.environ.get("SVHN_DEBUG_DATA") or "synthetic")}, sort_keys=True)
     freeze = root / "_freeze"
     stamp = freeze / "svhn-debug-state.json"
     if stamp.is_file() and stamp.read_text() == state:
@@ -116,8 +116,8 @@ def to_notebook(cells: list[Cell]):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["svhn_debug"] = {
         "package": package_fingerprint(),
-        "profile": os.environ.get("SVHN_DEBUG_PROFILE", "cpu"),
-        "data": os.environ.get("SVHN_DEBUG_DATA", "synthetic"),
+        "profile": (os.environ.get("SVHN_DEBUG_PROFILE") or "cpu"),
+        "data": (os.environ.get("SVHN_DEBUG_DATA") or "synthetic"),
         "cache": os.environ.get("SVHN_DEBUG_CACHE", ""),
         "results": results_fingerprint(),
     }

@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -39,10 +40,10 @@ class CacheUnavailable(ValueError):
 
 
 def cache_root() -> Path:
-    """``SVHN_DEBUG_CACHE`` or the project's ``cache/`` folder."""
+    """``SVHN_DEBUG_CACHE`` or (unset or empty) the project's ``cache/`` folder."""
     from .data import repo_root
 
-    return Path(os.environ.get("SVHN_DEBUG_CACHE", repo_root() / "cache"))
+    return Path(os.environ.get("SVHN_DEBUG_CACHE") or repo_root() / "cache")
 
 
 def key_parts(config: RunConfig, profile: Profile, data_fingerprint: str) -> dict[str, Any]:
@@ -300,8 +301,13 @@ def entries(profile: Profile) -> list[dict[str, Any]]:
     out = []
     folder = profile_folder(profile)
     for meta_path in sorted(folder.glob("*/meta.json")) if folder else []:
+        if not is_entry_name(meta_path.parent.name):
+            continue  # a save's temporary folder, or something that is not an entry
         try:
-            out.append({**json.loads(meta_path.read_text()), "folder": meta_path.parent.name})
+            meta = json.loads(meta_path.read_text())
+            if not isinstance(meta, dict):
+                raise ValueError(f"a JSON {type(meta).__name__}, not an object")
+            out.append({**meta, "folder": meta_path.parent.name})
         except (OSError, ValueError) as err:
             warnings.warn(f"unreadable cache metadata {meta_path}: {err}")
     return out
@@ -309,12 +315,57 @@ def entries(profile: Profile) -> list[dict[str, Any]]:
 
 def write_json(path: Path, data: Any) -> Path:
     """Write ``data`` as JSON to ``path`` atomically: a crash leaves the old file or the new
-    one, never half of one (saved diagnoses, benchmark results)."""
+    one, never half of one (saved diagnoses, benchmark results); a failed write (a full or
+    read-only file system) leaves no temporary file and raises the ``OSError``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
+
+
+_ENTRY_NAME = re.compile(r"[0-9a-f]{20}-[0-9a-f]{12}")
+_TEMPORARY_NAME = re.compile(r"\.(old\.)?[0-9a-f]{20}[.-].*|\.probe\..*")
+
+
+def is_entry_name(name: str) -> bool:
+    """Whether ``name`` is shaped like an entry's folder: ``<key>-<code>`` (20 and 12 hex digits)."""
+    return _ENTRY_NAME.fullmatch(name) is not None
+
+
+def prunable(profile: Profile, keep: set[str], older_than: float = 600.0) -> list[Path]:
+    """What ``prune`` may delete in ``profile``'s folder: entries (recognisably named, with a
+    ``meta.json`` that is a JSON object with the entry's key parts) not in ``keep``, and
+    temporary folders of saves (``.<key>.*``, ``.old.<entry>.*``, ``.probe.*``) untouched for
+    ``older_than`` seconds (a live save finishes in well under a second). Nothing else: a folder
+    of notes put there stays."""
+    import time
+
+    folder = profile_folder(profile)
+    found = []
+    for path in sorted(folder.iterdir()) if folder else []:
+        if not path.is_dir() or path.is_symlink():
+            continue
+        if _TEMPORARY_NAME.fullmatch(path.name):
+            try:
+                if time.time() - path.stat().st_mtime > older_than:
+                    found.append(path)
+            except OSError:
+                pass  # gone meanwhile
+            continue
+        if not is_entry_name(path.name) or path.name in keep:
+            continue
+        try:
+            meta = json.loads((path / "meta.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(meta, dict) and isinstance(meta.get("key_parts"), dict) and meta.get("key") == path.name[:20]:
+            found.append(path)
+    return found
 
 
 def bench_path(bench: str, profile_name: str) -> Path:

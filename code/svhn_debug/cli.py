@@ -47,16 +47,27 @@ def _cmd_run(args) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
     profile = active_profile()
-    jobs = runner.plan_jobs(names, profile, force=args.force)
+    if args.executor == "slurm" and shutil.which("sbatch") is None:
+        raise ValueError("--executor slurm needs a Slurm cluster (no `sbatch` on the PATH here); "
+                         "use --executor local, or submitit-local to try the Slurm path without Slurm")
+    jobs = runner.plan_jobs(names, profile, force=args.force, seeds=args.seed)
     print(f"{len(jobs)} run(s) to compute for profile {profile.name}"
           + (f" on {args.executor} with --jobs {args.jobs or runner.default_jobs()}" if jobs else ""), file=sys.stderr)
     if jobs:
         runner.pools(profile)  # generate (or check) the data once, before the workers start
     outcomes = runner.execute(jobs, args.jobs, args.executor, _slurm_options(args))
+    if args.all:  # the book's saved diagnoses: the final recipe among them is known only now
+        from . import doctor
+
+        diagnoses = doctor.plan(profile, force=args.force)
+        if diagnoses:
+            print(f"{len(diagnoses)} diagnos{'i' if len(diagnoses) == 1 else 'e'}s to compute: "
+                  + ", ".join(d.name for d in diagnoses), file=sys.stderr)
+            outcomes += runner.execute(diagnoses, args.jobs, args.executor, _slurm_options(args))
     failed = [o for o in outcomes if o.error]
     for name in names:
         try:
-            runs = runner.results(name, profile)
+            runs = runner.results(name, profile, seeds=args.seed)
         except runner.MissingRun:
             continue  # its failure is reported below
         for res in runs:
@@ -67,36 +78,17 @@ def _cmd_run(args) -> int:
     if failed:
         print(f"\n{len(failed)} of {len(outcomes)} run(s) failed:", file=sys.stderr)
         for o in failed:
-            print(f"--- {o.job.name} (seed {o.job.config.seed})\n{o.error.rstrip()}", file=sys.stderr)
+            what = f"doctor {o.job.name}" if o.job.kind == "diagnosis" else f"{o.job.name} (seed {o.job.config.seed})"
+            print(f"--- {what}\n{o.error.rstrip()}", file=sys.stderr)
         return 1
     return 0
 
 
-def _diagnoses_state() -> list[dict]:
-    """The saved diagnoses the book reads (logbook.DIAGNOSED and the final recipe): cached or
-    missing (absent, stale or made for another configuration), with the reason."""
-    from . import doctor, report
-    from .logbook import DIAGNOSED
-
-    book = runner.book()
-    try:
-        names = DIAGNOSED + [report.final_recipe()]
-    except (runner.MissingRun, KeyError):
-        names = list(DIAGNOSED)  # the final recipe is not known until its runs are cached
-    rows = []
-    names = [n for n in dict.fromkeys(names) if n in book]  # a registry without the book's experiments has none
-    for name in names:
-        try:
-            doctor.saved(name, steps=0)
-            rows.append({"name": name, "state": "cached", "reasons": []})
-        except doctor.MissingDiagnosis as err:
-            rows.append({"name": name, "state": "missing", "reasons": [str(err)]})
-    return rows
-
-
 def _cmd_status(args) -> int:
+    from . import doctor
+
     rows = runner.status()
-    diagnoses = _diagnoses_state()
+    diagnoses = doctor.states()
     profile = active_profile()
     counts = {s: sum(r["state"] == s for r in rows) for s in ("cached", "missing", "stale", "corrupt")}
     compute = runner.compute_seconds(rows)
@@ -116,6 +108,8 @@ def _cmd_status(args) -> int:
         print(f"profile {profile.name}: " + ", ".join(f"{n} {s}" for s, n in counts.items())
               + f"; cached runs took {compute / 60:.1f} min of compute; "
               + f"{sum(d['state'] == 'cached' for d in diagnoses)} of {len(diagnoses)} diagnoses saved")
+        if any(r["state"] != "cached" for r in rows) or any(d["state"] != "cached" for d in diagnoses):
+            print("`python -m svhn_debug run-all` computes everything missing: the runs, then the diagnoses")
     if args.check and (any(r["state"] != "cached" for r in rows) or any(d["state"] != "cached" for d in diagnoses)):
         return 1
     return 0
@@ -128,17 +122,18 @@ def _cmd_show(args) -> int:
     except runner.MissingRun as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    if args.json:  # one document; strict JSON: a non-finite number (a diverged run's loss) becomes null
+        print(json.dumps(_finite({"name": exp.name, "parent": exp.parent, "changes": dict(exp.changes),
+                                  "runs": [{"seed": res.seed, "diverged_at": res.diverged_at, "epochs": res.epochs}
+                                           for res in runs]}), indent=1, allow_nan=False))
+        return 0
     for res in runs:
-        if args.json:  # strict JSON: a non-finite number (a diverged run's loss) becomes null
-            print(json.dumps(_finite({"name": exp.name, "seed": res.seed, "diverged_at": res.diverged_at,
-                                      "epochs": res.epochs}), indent=1, allow_nan=False))
-        else:
-            print(f"{exp.name} (seed {res.seed}) <- {exp.parent}: {exp.changes_text}")
-            if res.epochs:
-                print(res.epochs_df.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-            if res.diverged_at is not None:
-                print(f"DIVERGED at step {res.diverged_at}"
-                      + ("" if res.epochs else ", before its first evaluation: no metrics"))
+        print(f"{exp.name} (seed {res.seed}) <- {exp.parent}: {exp.changes_text}")
+        if res.epochs:
+            print(res.epochs_df.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        if res.diverged_at is not None:
+            print(f"DIVERGED at step {res.diverged_at}"
+                  + ("" if res.epochs else ", before its first evaluation: no metrics"))
     return 0
 
 
@@ -151,15 +146,14 @@ def _cmd_prune(args) -> int:
     # Entries made with the other data source are not unreferenced: they belong to another book.
     other = {m["folder"] for m in cache.entries(profile)
              if str(m.get("key_parts", {}).get("data", "")).split(":")[0] not in ("", source)}
-    folder = cache.cache_root() / profile.name
     removed = 0
-    for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if entry.is_dir() and not entry.name.startswith(".") and entry.name not in keep and entry.name not in other:
-            print(f"{'would remove' if args.dry_run else 'removing'} {entry}")
-            if not args.dry_run:
-                shutil.rmtree(entry)
-            removed += 1
-    print(f"{removed} unreferenced entr{'y' if removed == 1 else 'ies'}")
+    for entry in cache.prunable(profile, keep | other):
+        what = "a save's leftover temporary folder" if entry.name.startswith(".") else "unreferenced"
+        print(f"{'would remove' if args.dry_run else 'removing'} {entry} ({what})")
+        if not args.dry_run:
+            shutil.rmtree(entry)
+        removed += 1
+    print(f"{removed} folder(s) {'to remove' if args.dry_run else 'removed'}")
     return 0
 
 
@@ -216,9 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="registered experiments with their parent and diff").set_defaults(func=_cmd_list)
     run = sub.add_parser("run", help="compute what the cache lacks of the named experiments")
     run.add_argument("names", nargs="+")
+    run.add_argument("--seed", type=int, action="append", metavar="N",
+                     help="only this seed of each named experiment (repeatable; with --force: recompute just it)")
     run.set_defaults(func=_cmd_run, all=False)
-    run_all = sub.add_parser("run-all", help="compute what the cache lacks of every registered experiment")
-    run_all.set_defaults(func=_cmd_run, all=True, names=[])
+    run_all = sub.add_parser("run-all", help="compute what the cache lacks of every registered experiment, then the book's saved diagnoses")
+    run_all.set_defaults(func=_cmd_run, all=True, names=[], seed=None)
     for p in (run, run_all):
         p.add_argument("--force", action="store_true",
                        help="recompute even when cached (the old entry stays until the new one is saved)")
@@ -260,24 +256,43 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     print(f"warning: {message}", file=sys.stderr if file is None else file)
 
 
+def _quiet_stdout() -> None:
+    """Send what is still buffered for stdout nowhere (its reader is gone, or its disk full), so
+    the interpreter's exit does not fail on it again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # stdout is not a file (a test's capture): nothing to flush at exit
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     show = warnings.showwarning
     warnings.showwarning = _one_line_warning
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, not at exit: a full disk is an error message, not a traceback
+        return code
     except (UnknownExperiment, ConfigError, DataUnavailable, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except (SourceChanged, runner.MissingRun) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `status | head`: the reader has gone; say nothing more
+        _quiet_stdout()
+        return 141
+    except OSError as err:  # a full or read-only file system, output that cannot be written
+        _quiet_stdout()
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"error: {err.strerror or err}{where}", file=sys.stderr)
+        return 1
+    except runner.Interrupted as err:
+        print(f"interrupted: {err}; a --force run kept the entry it was replacing", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("interrupted: finished runs are cached; unfinished ones left nothing behind, "
               "and a --force run kept the entry it was replacing", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `status | head`: the reader has gone; say nothing more
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
     finally:
         warnings.showwarning = show

@@ -39,12 +39,12 @@ def repo_root() -> Path:
 
 def data_dir() -> Path:
     """Where data are kept: ``SVHN_DEBUG_DATA_DIR`` or ``data/`` in the project (git-ignored)."""
-    return Path(os.environ.get("SVHN_DEBUG_DATA_DIR", repo_root() / "data"))
+    return Path(os.environ.get("SVHN_DEBUG_DATA_DIR") or repo_root() / "data")
 
 
 def data_source() -> str:
     """``synthetic`` (default) or ``svhn``, from ``SVHN_DEBUG_DATA``."""
-    source = os.environ.get("SVHN_DEBUG_DATA", "synthetic")
+    source = os.environ.get("SVHN_DEBUG_DATA") or "synthetic"
     if source not in ("synthetic", "svhn"):
         raise ValueError(f"SVHN_DEBUG_DATA={source!r} is not allowed; choose 'synthetic' or 'svhn'")
     return source

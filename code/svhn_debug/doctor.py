@@ -119,3 +119,52 @@ def saved(name: str, steps: int | None = None, profile: Profile | None = None) -
         raise MissingDiagnosis(f"the saved diagnosis of {name!r} is stale (code changed: {', '.join(changed)}); "
                                f"run `{command}`")
     return d
+
+
+# --------------------------------------------------------------------------- the book's diagnoses
+
+
+def book_diagnoses(profile: Profile | None = None) -> list[str]:
+    """The experiments whose saved whole-run diagnoses the book reads: ``logbook.DIAGNOSED``
+    and the final recipe (derived from the decisions, so known only once those runs are cached)."""
+    from . import report
+    from .logbook import DIAGNOSED
+
+    book = runner.book()
+    try:
+        names = DIAGNOSED + [report.final_recipe()]
+    except (runner.MissingRun, KeyError):
+        names = list(DIAGNOSED)
+    return [n for n in dict.fromkeys(names) if n in book]  # a registry without the book's experiments has none
+
+
+def states(profile: Profile | None = None) -> list[dict[str, Any]]:
+    """Every diagnosis of :func:`book_diagnoses`: ``{"name", "state": "cached" | "missing",
+    "reasons"}``, a missing one (absent, damaged, stale, or made for another configuration)
+    with the reason and the command that makes it."""
+    rows = []
+    for name in book_diagnoses(profile):
+        try:
+            saved(name, steps=0, profile=profile)
+            rows.append({"name": name, "state": "cached", "reasons": []})
+        except MissingDiagnosis as err:
+            rows.append({"name": name, "state": "missing", "reasons": [str(err)]})
+    return rows
+
+
+def plan(profile: Profile | None = None, force: bool = False) -> list["runner.Job"]:
+    """Jobs (kind ``diagnosis``) for the book's diagnoses that are missing (all with ``force``)."""
+    from .data import data_dir, data_source
+
+    profile = profile or active_profile()
+    return [runner.Job(row["name"], runner.get(row["name"]).config, profile.name, data_source(),
+                       str(cache.cache_root()), str(data_dir()), force, kind="diagnosis")
+            for row in states(profile) if force or row["state"] != "cached"]
+
+
+def compute_saved(name: str, profile: Profile) -> dict[str, Any]:
+    """Diagnose ``name`` over its whole run and save it; what a diagnosis job does."""
+    d = diagnose(name, profile, steps=0)
+    path = save(d, profile)
+    return {**d, "path": str(path)}
+

@@ -60,7 +60,7 @@ PROFILES: dict[str, Profile] = {
 
 def active_profile() -> Profile:
     """The profile named by ``SVHN_DEBUG_PROFILE`` (default ``cpu``)."""
-    name = os.environ.get("SVHN_DEBUG_PROFILE", "cpu")
+    name = os.environ.get("SVHN_DEBUG_PROFILE") or "cpu"
     return get_profile(name)
 
 

@@ -9,7 +9,6 @@ taking a ``registry`` uses that one when given none.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import functools
 import multiprocessing
 import os
@@ -296,8 +295,9 @@ def compute(name: str, profile: Profile | None = None, force: bool = False, prog
 # --------------------------------------------------------------------------- reading (never trains)
 
 
-def results(name: str, profile: Profile | None = None, registry: Registry | None = None) -> list:
-    """The cached result of every seed of ``name``; never trains.
+def results(name: str, profile: Profile | None = None, registry: Registry | None = None,
+            seeds: list[int] | None = None) -> list:
+    """The cached result of every seed of ``name`` (or of ``seeds`` among them); never trains.
 
     Raises:
         MissingRun: a seed is not cached (missing, stale or corrupt); the message names it,
@@ -309,11 +309,13 @@ def results(name: str, profile: Profile | None = None, registry: Registry | None
     index = SourceIndex()
     out = []
     for cfg in exp.seed_configs():
+        if seeds and cfg.seed not in seeds:
+            continue
         found = lookup(cfg, profile, fingerprint, name, index)
         if found.state != "cached":
             why = f" ({'; '.join(found.reasons)})" if found.reasons else ""
             raise MissingRun(f"run {name} (seed {cfg.seed}) is {found.state} in the {profile.name} cache{why}; "
-                             f"compute it with `python -m svhn_debug run {name}`")
+                             f"compute it with `python -m svhn_debug run {name} --seed {cfg.seed}`")
         out.append(found.result)
     return out
 
@@ -363,8 +365,9 @@ def referenced_entries(profile: Profile | None = None, registry: Registry | None
 
 @dataclass(frozen=True)
 class Job:
-    """One run to compute, with everything a worker on another machine needs to find its data
-    and write into the same cache."""
+    """One run (or, with ``kind="diagnosis"``, one saved whole-run diagnosis of an experiment)
+    to compute, with everything a worker on another machine needs to find its data and write
+    into the same cache."""
 
     name: str
     config: RunConfig
@@ -373,14 +376,27 @@ class Job:
     cache_dir: str
     data_dir: str
     force: bool = False
+    kind: str = "run"  # or "diagnosis": doctor NAME --steps 0 --save
 
 
 def run_job(job: Job) -> dict[str, Any]:
     """Compute one :class:`Job` in this process (what every executor calls); a summary back."""
     os.environ.update({"SVHN_DEBUG_CACHE": job.cache_dir, "SVHN_DEBUG_DATA": job.data_source,
                        "SVHN_DEBUG_DATA_DIR": job.data_dir, "SVHN_DEBUG_PROFILE": job.profile})
-    return _summary(run_config(job.config, job.name, get_profile(job.profile), force=job.force, progress=False,
-                               pools=_pools(get_profile(job.profile), job.data_source)))
+    return _compute(job, progress=False)
+
+
+def _compute(job: Job, progress: bool) -> dict[str, Any]:
+    """Compute ``job`` here: its run, or its diagnosis."""
+    profile = get_profile(job.profile)
+    if job.kind == "diagnosis":
+        from . import doctor
+
+        d = doctor.compute_saved(job.name, profile)
+        return {"findings": len(d["findings"]) + len(d["data_findings"]), "seconds": d["seconds"],
+                "test_accuracy": None, "diverged_at": None, "folder": Path(d["path"]).name}
+    return _summary(run_config(job.config, job.name, profile, force=job.force, progress=progress,
+                               pools=_pools(profile, job.data_source)))
 
 
 def _summary(res) -> dict[str, Any]:
@@ -396,9 +412,10 @@ def default_jobs(threads_per_run: int = 1) -> int:
 
 
 def plan_jobs(names: list[str], profile: Profile | None = None, force: bool = False,
-              registry: Registry | None = None) -> list[Job]:
+              registry: Registry | None = None, seeds: list[int] | None = None) -> list[Job]:
     """The runs of ``names`` that need computing (all of them with ``force``), one job per
-    distinct run (experiments with equal configurations share one), longest expected first."""
+    distinct run (experiments with equal configurations share one), longest expected first;
+    with ``seeds``, only those seeds of each experiment (each must be one of its seeds)."""
     from .data import data_dir, data_source
 
     profile = profile or active_profile()
@@ -407,7 +424,14 @@ def plan_jobs(names: list[str], profile: Profile | None = None, force: bool = Fa
     known = cache.entries(profile)
     jobs: dict[str, tuple[float, Job]] = {}
     for name in names:
-        for cfg in get(name, registry).seed_configs():
+        exp = get(name, registry)
+        unknown = sorted(set(seeds or ()) - set(exp.seeds))
+        if unknown:
+            raise ValueError(f"experiment {name!r} has seed(s) {', '.join(map(str, exp.seeds))}; "
+                             f"{', '.join(map(str, unknown))} is not one of them")
+        for cfg in exp.seed_configs():
+            if seeds and cfg.seed not in seeds:
+                continue
             found = lookup(cfg, profile, fingerprint, name, index, known, load=False)
             if found.state == "cached":
                 try:
@@ -438,9 +462,12 @@ def _report_progress(done: int, running: int, left: int, outcome: Outcome | None
         print(head, file=sys.stderr, flush=True)
         return
     job = outcome.job
+    what = f"doctor {job.name}" if job.kind == "diagnosis" else f"{job.name} (seed {job.config.seed})"
     if outcome.error:
-        print(f"{head} FAILED {job.name} (seed {job.config.seed}): {outcome.error.strip().splitlines()[-1]}",
-              file=sys.stderr, flush=True)
+        print(f"{head} FAILED {what}: {outcome.error.strip().splitlines()[-1]}", file=sys.stderr, flush=True)
+    elif job.kind == "diagnosis":
+        s = outcome.summary
+        print(f"{head} {what}: {s['findings']} finding(s), saved in {s['seconds']:.0f} s", file=sys.stderr, flush=True)
     else:
         s = outcome.summary
         acc = "n/a" if s["test_accuracy"] is None else f"{100 * s['test_accuracy']:.1f}%"
@@ -473,9 +500,14 @@ def execute(jobs: list[Job], n_jobs: int | None = None, executor: str = "local",
         return []
     for profile in {job.profile for job in jobs}:
         cache.check_writable(get_profile(profile))
-    n_jobs = n_jobs or default_jobs(max(job.config.threads for job in jobs))
+    most = default_jobs(max(job.config.threads for job in jobs))
+    n_jobs = n_jobs or most
     if n_jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {n_jobs}")
+    if executor == "local" and n_jobs > most:
+        print(f"note: --jobs {n_jobs} capped at {most}: the cores this process may use allow {most} run(s) of "
+              f"{max(job.config.threads for job in jobs)} thread(s) at once", file=sys.stderr)
+        n_jobs = most
     started = time.time()
     if executor == "local" and n_jobs == 1:
         return _execute_here(jobs, report, started)
@@ -489,8 +521,7 @@ def _execute_here(jobs: list[Job], report: Callable, started: float) -> list[Out
     for i, job in enumerate(jobs):
         report(i, 1, len(jobs) - i - 1, None, started)
         try:
-            outcome = Outcome(job, _summary(run_config(job.config, job.name, get_profile(job.profile), force=job.force,
-                                                       pools=_pools(get_profile(job.profile), job.data_source))))
+            outcome = Outcome(job, _compute(job, progress=True))
         except KeyboardInterrupt:
             raise
         except Exception:  # noqa: BLE001 (reported with the run's name at the end)
@@ -500,29 +531,140 @@ def _execute_here(jobs: list[Job], report: Callable, started: float) -> list[Out
     return outcomes
 
 
-def _execute_pool(jobs: list[Job], n_jobs: int, report: Callable, started: float) -> list[Outcome]:
-    # spawn, not fork: a forked copy of a process whose torch already started threads can hang.
-    context = multiprocessing.get_context("spawn")
-    outcomes: list[Outcome] = []
-    with cf.ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
-        futures = {pool.submit(run_job, job): job for job in jobs}
-        pending = set(futures)
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) stopped a batch; the message says what finished and what did not."""
+
+
+def _die_with(parent_pid: int) -> None:
+    """End this worker when the process that started the batch dies (killed, even by SIGKILL):
+    Linux's parent-death signal where it exists, and a thread that watches the parent anyway
+    (a worker started by a fork server has the server, not the batch, as its parent)."""
+    import ctypes
+    import signal
+    import threading
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+    def gone() -> bool:
         try:
-            while pending:
-                finished, pending = cf.wait(pending, timeout=60, return_when=cf.FIRST_COMPLETED)
-                for future in finished:
-                    try:
-                        outcome = Outcome(futures[future], future.result())
-                    except Exception:  # noqa: BLE001
-                        outcome = Outcome(futures[future], error=traceback.format_exc())
-                    outcomes.append(outcome)
-                    report(len(outcomes), min(n_jobs, len(pending)), max(0, len(pending) - n_jobs), outcome, started)
-                if not finished:
-                    report(len(outcomes), min(n_jobs, len(pending)), max(0, len(pending) - n_jobs), None, started)
-        except KeyboardInterrupt:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+            os.kill(parent_pid, 0)
+        except (ProcessLookupError, PermissionError):  # PermissionError: the pid now belongs to someone else
+            return True
+        try:  # dead but not yet reaped by its own parent (a zombie) is dead too
+            return Path(f"/proc/{parent_pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        except (OSError, IndexError):
+            return False
+
+    def watch() -> None:
+        while not gone():
+            time.sleep(1.0)
+        os._exit(137)
+    threading.Thread(target=watch, daemon=True, name="watch-parent").start()
+
+
+def _worker(job: Job, conn, parent_pid: int, target: Callable[[Job], dict]) -> None:
+    """One job in its own process: ``target(job)``'s summary or its traceback back through ``conn``."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the batch decides
+    _die_with(parent_pid)
+    try:
+        message = ("ok", target(job))
+    except BaseException:  # noqa: BLE001 (sent back and reported with the run's name)
+        message = ("error", traceback.format_exc())
+    conn.send(message)
+    conn.close()
+
+
+def _process_context():
+    """A fork server where there is one (a cheap start for every job, without forking a process
+    whose torch has started threads), spawn elsewhere."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["svhn_debug.runner", "svhn_debug.training"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def _death(exitcode: int | None) -> str:
+    import signal
+
+    if exitcode is not None and exitcode < 0:
+        name = signal.Signals(-exitcode).name
+        hint = " (the out-of-memory killer sends this)" if name == "SIGKILL" else ""
+        return f"the worker process died from {name}{hint} before reporting a result"
+    return f"the worker process exited with code {exitcode} before reporting a result"
+
+
+def _execute_pool(jobs: list[Job], n_jobs: int, report: Callable, started: float,
+                  target: Callable[[Job], dict] = run_job) -> list[Outcome]:
+    """Each job in a process of its own, ``n_jobs`` at a time. A worker that dies (killed by the
+    out-of-memory killer, say) fails its own job only. Ctrl-C or SIGTERM ends the running
+    workers at once, starts nothing more, and raises :class:`Interrupted`; workers also end when
+    this process is killed outright."""
+    import signal
+    from multiprocessing.connection import wait
+
+    context = _process_context()
+    waiting = list(jobs)
+    running: dict[Any, tuple[Job, Any]] = {}  # process -> (job, receiving end)
+    outcomes: list[Outcome] = []
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+    previous_term = signal.signal(signal.SIGTERM, on_term) if _main_thread() else None
+    try:
+        while waiting or running:
+            while waiting and len(running) < n_jobs:
+                job = waiting.pop(0)
+                receive, send = context.Pipe(duplex=False)
+                proc = context.Process(target=_worker, args=(job, send, os.getpid(), target), name=f"svhn-run-{job.name}",
+                                       daemon=True)
+                proc.start()
+                send.close()
+                running[proc] = (job, receive)
+            ready = wait([conn for _, conn in running.values()] + [p.sentinel for p in running], timeout=60)
+            if not ready:
+                report(len(outcomes), len(running), len(waiting), None, started)
+                continue
+            for proc in [p for p, (_, conn) in running.items() if conn in ready or p.sentinel in ready]:
+                job, conn = running[proc]
+                try:
+                    kind, payload = conn.recv()
+                except (EOFError, OSError):
+                    proc.join()
+                    kind, payload = "error", _death(proc.exitcode)
+                proc.join()
+                conn.close()
+                del running[proc]
+                outcome = Outcome(job, payload) if kind == "ok" else Outcome(job, error=payload)
+                outcomes.append(outcome)
+                report(len(outcomes), len(running), len(waiting), outcome, started)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the clean-up
+        try:
+            for proc in running:
+                proc.kill()
+            for proc, (_, conn) in running.items():
+                proc.join()
+                conn.close()
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        raise Interrupted(f"{len(outcomes)} run(s) finished and cached, {len(running)} stopped "
+                          f"(nothing of them saved), {len(waiting)} not started") from None
+    finally:
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
     return outcomes
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def _execute_submitit(jobs: list[Job], n_jobs: int, executor: str, slurm: dict[str, Any], report: Callable,
