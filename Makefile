@@ -21,8 +21,9 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 # Unit tests, then every chapter executed in the smoke profile against a throwaway cache.
+# Arguments for pytest: make test ARGS="-k stats -x"
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest $(ARGS)
 
 # Computes what the cache lacks (with progress), then renders: Quarto when it is installed,
 # else the offline path (RENDER=offline forces it).

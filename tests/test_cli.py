@@ -132,3 +132,23 @@ def test_run_all_computes_the_missing_diagnoses_through_the_executor_and_status_
     assert "doctor colleague:" in capsys.readouterr().err
     assert [d["state"] for d in doctor.states()] == ["cached"]
     assert doctor.plan() == []  # nothing left to compute: a second run-all trains nothing
+
+
+def test_status_short_lists_only_what_is_not_cached_and_run_all_is_quiet_when_nothing_is_missing(
+        register_tiny, capsys, monkeypatch):
+    from svhn_debug import doctor
+
+    monkeypatch.setattr(doctor, "book_diagnoses", lambda profile=None: [])
+    register_tiny("tiny")
+    register_tiny("other", lr=3e-3)
+    main(["run", "tiny", "--jobs", "1"])
+    capsys.readouterr()
+    main(["status", "--short"])
+    out = capsys.readouterr().out
+    assert "missing  other" in out and "cached   tiny" not in out and "1 cached, 1 missing" in out
+    main(["run-all", "--jobs", "1"])
+    out = capsys.readouterr().out
+    assert "other seed 0:" in out and "tiny seed 0:" not in out  # only what this call computed
+    main(["run-all"])
+    captured = capsys.readouterr()
+    assert captured.out == "" and "nothing to compute" in captured.err

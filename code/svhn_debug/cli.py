@@ -65,6 +65,11 @@ def _cmd_run(args) -> int:
                   + ", ".join(d.name for d in diagnoses), file=sys.stderr)
             outcomes += runner.execute(diagnoses, args.jobs, args.executor, _slurm_options(args))
     failed = [o for o in outcomes if o.error]
+    computed = {o.job.name for o in outcomes if not o.error and o.job.kind == "run"}
+    if args.all:  # the whole book: only what this call computed (`status` lists the rest)
+        names = [n for n in names if n in computed]
+        if not jobs:
+            print(f"every registered run of profile {profile.name} is cached; nothing to compute", file=sys.stderr)
     for name in names:
         try:
             runs = runner.results(name, profile, seeds=args.seed)
@@ -98,11 +103,11 @@ def _cmd_status(args) -> int:
             "counts": counts, "compute_seconds": compute, "diagnoses": diagnoses}, indent=1))
     else:
         width = max(len(r["name"]) for r in rows)
-        for r in rows:
+        for r in (r for r in rows if not args.short or r["state"] != "cached"):
             seconds = f"{r['seconds']:6.0f} s" if r["seconds"] is not None else " " * 8
             why = f"  ({'; '.join(r['reasons'])})" if r["reasons"] else ""
             print(f"{r['state']:<8} {r['name']:<{width}} seed {r['seed']}  {seconds}{why}")
-        for d in diagnoses:
+        for d in (d for d in diagnoses if not args.short or d["state"] != "cached"):
             why = f"  ({'; '.join(d['reasons'])})" if d["reasons"] else ""
             print(f"{d['state']:<8} doctor {d['name']}{why}")
         print(f"profile {profile.name}: " + ", ".join(f"{n} {s}" for s, n in counts.items())
@@ -128,7 +133,9 @@ def _cmd_show(args) -> int:
                                            for res in runs]}), indent=1, allow_nan=False))
         return 0
     for res in runs:
-        print(f"{exp.name} (seed {res.seed}) <- {exp.parent}: {exp.changes_text}")
+        ran = (f"; ran {res.meta['epochs_run']} epochs of {res.meta['steps_per_epoch']} steps on profile {res.profile} "
+               f"(the configuration's epochs={exp.config.epochs} are full-SVHN epochs)") if "epochs_run" in res.meta else ""
+        print(f"{exp.name} (seed {res.seed}) <- {exp.parent}: {exp.changes_text}{ran}")
         if res.epochs:
             print(res.epochs_df.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         if res.diverged_at is not None:
@@ -205,7 +212,18 @@ def _finite(value):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m svhn_debug", description=__doc__.split(":")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m svhn_debug", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="The SVHN debugging logbook's experiments: compute, inspect and check the cached runs.",
+        epilog="examples:\n"
+               "  python -m svhn_debug status --short          what is not cached, and the counts\n"
+               "  python -m svhn_debug run normalize --jobs 2  compute what the cache lacks of one experiment\n"
+               "  python -m svhn_debug run final --seed 2 --force   recompute one seed\n"
+               "  python -m svhn_debug run-all                 everything the book needs (runs, then diagnoses)\n"
+               "  python -m svhn_debug show relu-batchnorm     per-epoch metrics of every seed\n"
+               "  python -m svhn_debug doctor colleague        one epoch of the notebook under the health checks\n"
+               "  python -m svhn_debug.checks train.py ARGS    any training script under the health checks\n"
+               "(after `make setup`: .venv/bin/python, or the .venv/bin/svhn-debug command)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="registered experiments with their parent and diff").set_defaults(func=_cmd_list)
     run = sub.add_parser("run", help="compute what the cache lacks of the named experiments")
@@ -229,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="any other option of submitit's update_parameters, e.g. slurm_account=abc")
     status = sub.add_parser("status", help="cached, missing, stale or corrupt, for the active profile")
     status.add_argument("--check", action="store_true", help="exit 1 if anything is not cached")
+    status.add_argument("--short", action="store_true", help="only what is not cached, and the counts")
     status.add_argument("--json", action="store_true",
                         help="every run (name, seed, state, reasons, seconds) and the total compute_seconds")
     status.set_defaults(func=_cmd_status)
