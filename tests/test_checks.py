@@ -406,3 +406,55 @@ def test_weights_updated_without_an_optimizer_are_reported_as_not_seen():
                 for p in model.parameters():
                     p -= 0.01 * p.grad
     assert attach.findings() == [] and "no optimizer stepped" in attach.coverage()[0]
+
+
+LOADER_SCRIPT = textwrap.dedent("""
+    import sys, torch
+    from torch import nn
+    from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+    torch.manual_seed(0)
+    x = torch.randn(512, 8)
+    data = TensorDataset(x, (x[:, 0] > 0).long())
+    train = Subset(data, range(0, 400))
+    val = Subset(data, range(300, 512) if "--overlap" in sys.argv else range(400, 512))
+
+    class Noisy(Dataset):  # a test set with a random transform when planted
+        def __init__(self):
+            self.x = torch.randn(128, 8)
+        def __len__(self):
+            return len(self.x)
+        def __getitem__(self, i):
+            noise = torch.randn(8) * 0.1 if "--augment-eval" in sys.argv else 0
+            return self.x[i] + noise, int(self.x[i, 0] > 0)
+
+    test = Noisy()
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for epoch in range(3):
+        model.train()
+        for xb, yb in DataLoader(train, batch_size=32, shuffle=True):
+            nn.functional.cross_entropy(model(xb), yb).backward()
+            opt.step()
+            opt.zero_grad()
+        model.eval()
+        with torch.no_grad():
+            for loader in (DataLoader(val, batch_size=64), DataLoader(test, batch_size=64)):
+                correct = sum((model(xb).argmax(1) == yb).sum().item() for xb, yb in loader)
+    print("done", correct)
+""")
+
+
+@pytest.mark.parametrize("planted, code", [([], None), (["--overlap"], "SPLIT_OVERLAP"),
+                                           (["--augment-eval"], "EVAL_AUGMENTATION")])
+def test_the_runner_checks_the_data_behind_the_scripts_own_loaders(tmp_path, planted, code):
+    script = tmp_path / "train.py"
+    script.write_text(LOADER_SCRIPT)
+    proc = subprocess.run([sys.executable, "-m", "svhn_debug.checks", str(script), *planted],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "done" in proc.stdout, proc.stderr
+    assert "data: 1 training and 2 evaluation dataset(s) behind the script's DataLoaders checked" in proc.stderr
+    assert "loss read from .backward()" in proc.stderr
+    if code is None:
+        assert "no findings" in proc.stderr, proc.stderr
+    else:
+        assert f" {code}" in proc.stderr and "1 finding(s)" in proc.stderr, proc.stderr

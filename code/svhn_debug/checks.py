@@ -516,6 +516,10 @@ class GlobalAttach:
         self._losses: list[torch.Tensor] = []  # what .backward() was called on since the last step
         self._backward = None
         self.backward_calls = 0
+        self._loader_iter = None
+        self._last_loader = None  # the DataLoader that yielded most recently
+        self.train_sets: list = []  # datasets behind loaders whose batches fed an optimizer step
+        self.eval_sets: list = []  # datasets behind loaders iterated with gradients off, never feeding a step
 
     def __enter__(self) -> "GlobalAttach":
         self._handles = [nn.modules.module.register_module_forward_pre_hook(self._enter_module),
@@ -533,12 +537,22 @@ class GlobalAttach:
                 attach._losses.append(tensor.detach())
             return original(tensor, *args, **kwargs)
         torch.Tensor.backward = backward
+        # Which DataLoaders train and which evaluate, for the data checks at the end.
+        self._loader_iter = original_iter = torch.utils.data.DataLoader.__iter__
+
+        @functools.wraps(original_iter)
+        def loader_iter(loader):
+            return _WatchedIterator(attach, loader, original_iter(loader))
+        torch.utils.data.DataLoader.__iter__ = loader_iter
         return self
 
     def __exit__(self, *exc) -> None:
         if self._backward is not None:
             torch.Tensor.backward = self._backward
             self._backward = None
+        if self._loader_iter is not None:
+            torch.utils.data.DataLoader.__iter__ = self._loader_iter
+            self._loader_iter = None
         for h in self._handles:
             h.remove()
         for m in self.monitors:
@@ -552,7 +566,17 @@ class GlobalAttach:
     def _leave_module(self, module, args, output) -> None:
         self._depth = max(0, self._depth - 1)
 
+    def _yielded(self, loader) -> None:
+        self._last_loader = loader
+        ds = loader.dataset
+        if not torch.is_grad_enabled() and not any(ds is x for x in self.eval_sets + self.train_sets):
+            self.eval_sets.append(ds)
+
     def _on_step(self, optimizer, args, kwargs) -> None:
+        loader = self._last_loader
+        if loader is not None and not any(loader.dataset is x for x in self.train_sets):
+            self.train_sets.append(loader.dataset)
+            self.eval_sets = [x for x in self.eval_sets if x is not loader.dataset]
         losses, self._losses = self._losses, []
         monitor = self._by_optimizer.get(id(optimizer))
         if monitor is None:
@@ -571,6 +595,24 @@ class GlobalAttach:
     def findings(self) -> list[Finding]:
         return [f for m in self.monitors for f in m.findings()]
 
+    def data_findings(self, limit: int = 100_000) -> list[Finding]:
+        """The split and evaluation-transform checks on the datasets behind the script's own
+        loaders: each training set against every evaluation set, and every evaluation set read
+        twice. Datasets of more than ``limit`` samples are not hashed (said in :meth:`coverage`)."""
+        found: list[Finding] = []
+        self.data_skipped: list[str] = []
+        evals = {f"evaluation set {i + 1} ({_describe(ds)})": ds for i, ds in enumerate(self.eval_sets)}
+        for name, ds in evals.items():
+            found += check_eval_transforms(ds, name=name)
+        for train in self.train_sets:
+            if len(train) > limit:
+                self.data_skipped.append(f"{_describe(train)} (more than {limit:,} samples)")
+                continue
+            others = {n: d for n, d in evals.items() if d is not train and len(d) <= limit}
+            if others:
+                found += check_splits(train, others)
+        return found
+
     def coverage(self) -> list[str]:
         """What the checks saw and what they could not: lines for the end of a report."""
         if not self.monitors:
@@ -585,9 +627,45 @@ class GlobalAttach:
         if not any(m.loss_source for m in self.monitors):
             lines.append("not seen: the training loss (.backward() was never called on a scalar), so "
                          "NOT_LEARNING, OSCILLATING_LOSS and NON_FINITE_LOSS could not be judged")
-        lines.append("not checked: the data splits and evaluation transforms (call check_splits and "
-                     "check_eval_transforms on the script's datasets)")
+        if self.train_sets or self.eval_sets:
+            lines.append(f"data: {len(self.train_sets)} training and {len(self.eval_sets)} evaluation "
+                         f"dataset(s) behind the script's DataLoaders checked for shared samples and random "
+                         f"evaluation transforms"
+                         + ("" if self.eval_sets else " (no evaluation loader was iterated, so no split check)"))
+            for what in getattr(self, "data_skipped", []):
+                lines.append(f"not checked: splits of {what}")
+        else:
+            lines.append("not seen: no DataLoader was iterated (batches built by hand), so the data splits and "
+                         "evaluation transforms were not checked (call check_splits and check_eval_transforms)")
         return lines
+
+
+class _WatchedIterator:
+    """A DataLoader's iterator, unchanged, that tells :class:`GlobalAttach` when it yields."""
+
+    def __init__(self, attach: GlobalAttach, loader, iterator) -> None:
+        self._attach, self._loader, self._iterator = attach, loader, iterator
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        batch = next(self._iterator)
+        self._attach._yielded(self._loader)
+        return batch
+
+    def __len__(self) -> int:
+        return len(self._iterator)
+
+    def __getattr__(self, name: str):
+        return getattr(self._iterator, name)
+
+
+def _describe(dataset) -> str:
+    try:
+        return f"{type(dataset).__name__} of {len(dataset):,}"
+    except TypeError:
+        return type(dataset).__name__
 
 
 def format_findings(findings: list[Finding], title: str = "svhn_debug.checks") -> str:
@@ -642,7 +720,12 @@ def run_script(argv: list[str]) -> int:
         finally:
             sys.argv = saved
             sys.path[:] = saved_path
-            print(format_findings(attach.findings()), file=sys.stderr)
+            try:
+                data = attach.data_findings()
+            except Exception as err:  # noqa: BLE001 (a dataset the checks cannot read must not hide the rest)
+                data = []
+                print(f"data checks failed: {type(err).__name__}: {err}", file=sys.stderr)
+            print(format_findings(attach.findings() + data), file=sys.stderr)
             for line in attach.coverage():
                 print(line, file=sys.stderr)
     return code
