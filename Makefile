@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test book execute status bench clean
+.PHONY: setup test book execute status bench mutants clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,14 @@ book: setup
 	else \
 		$(PY) -m svhn_debug.book; \
 	fi
+
+# Mutation testing, not part of CI (hours for every module): which mutants of these modules does no
+# test kill? make mutants MUTANTS="svhn_debug.stats*" narrows it. The chapter smoke test is skipped.
+MUTANTS ?= svhn_debug.stats* svhn_debug.precision* svhn_debug.cache* svhn_debug.runner* svhn_debug.training* \
+           svhn_debug.data* svhn_debug.checks*
+mutants: setup
+	SVHN_DEBUG_SKIP_BOOK=1 $(VENV)/bin/mutmut run $(MUTANTS) || true
+	$(VENV)/bin/mutmut results
 
 status: setup
 	$(PY) -m svhn_debug status
