@@ -15,18 +15,8 @@ Every recipe here trains at a constant learning rate and draws its data order fr
 the first ``S`` steps of a longer run *are* an ``S``-step run: one run per seed gives the
 accuracy at every budget up to its length.
 
-Definitions, fixed before the runs:
-
-- the **class prior** is the share of the most common digit in the evaluated test subset: what a
-  network that predicts one class for every image scores;
-- a run **escapes** at the first evaluation whose test accuracy is at least the prior plus
-  ``ESCAPE_MARGIN`` (10 points: more than 7 standard errors of an accuracy on 1,024 images);
-- a recipe's **converged value** is the mean, over its long runs, of the mean test accuracy of
-  their last ``CONVERGED_EVALS`` evaluations;
-- the **budget** to choose is the smallest step count ``B`` on the evaluation grid at which every
-  seed of ``reference`` has escaped by ``B / 2`` (at least half of the run left to learn) and
-  ``reference``'s mean test accuracy at ``B`` is within ``CONVERGED_GAP`` (5 points) of its
-  converged value.
+The definitions (class prior, escape, converged value, the budget rule) are fixed before the runs
+in :mod:`svhn_debug.plateau`, which also reads the result for the book.
 
 The runs use ``--precision`` (default ``bf16``: bfloat16 autocast around the whole run, float32
 weights, as ``svhn_debug.precision.autocast`` applies it), one thread each, ``--jobs`` at once,
@@ -45,7 +35,6 @@ import argparse
 import math
 import os
 import platform
-import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -57,16 +46,12 @@ from svhn_debug import runner
 from svhn_debug.cache import bench_path, write_json
 from svhn_debug.data import load_pools
 from svhn_debug.executed_code import ExecutedCode
+from svhn_debug.plateau import CONVERGED_EVALS, CONVERGED_GAP, ESCAPE_MARGIN, RECIPES, choose_budget, escape_step, of
 from svhn_debug.precision import autocast
 from svhn_debug.profiles import Profile, get_profile
 from svhn_debug.training import resolve_device, train
 
-ESCAPE_MARGIN = 0.10
-CONVERGED_EVALS = 10
-CONVERGED_GAP = 0.05
 STEPS_PER_EPOCH = 32  # 8,192 images in batches of 256
-RECIPES = {"reference": "the course's recipe", "relu-batchnorm": "the book's best recipe",
-           "normalize": "the notebook with its bugs fixed"}
 SEEDS = (0, 1, 2, 3, 4)
 LONG_SEEDS = {"reference": (0, 1, 2)}
 
@@ -108,53 +93,10 @@ def run_one(name: str, seed: int, steps: int, test_images: int, precision: str) 
             "finished_at": result.meta["finished_at"]}
 
 
-def escape_step(run: dict) -> int | None:
-    """First evaluated step at least ``ESCAPE_MARGIN`` above the class prior (``None``: never)."""
-    for point in run["curve"]:
-        if point["test_accuracy"] is not None and point["test_accuracy"] >= run["class_prior"] + ESCAPE_MARGIN:
-            return point["step"]
-    return None
-
-
-def accuracy_at(run: dict, step: int) -> float | None:
-    """Test accuracy at the evaluation at ``step`` (``None`` beyond the run)."""
-    for point in run["curve"]:
-        if point["step"] == step:
-            return point["test_accuracy"]
-    return None
-
-
-def converged_value(runs: list[dict]) -> float | None:
-    """Mean over the runs of their last ``CONVERGED_EVALS`` test accuracies."""
-    if not runs:
-        return None
-    return statistics.mean(statistics.mean(p["test_accuracy"] for p in r["curve"][-CONVERGED_EVALS:]) for r in runs)
-
-
-def choose_budget(runs: list[dict], recipe: str = "reference") -> dict:
-    """The budget rule of the module docstring, applied to ``recipe``'s runs."""
-    mine = [r for r in runs if r["recipe"] == recipe]
-    longest = max(r["steps"] for r in mine)
-    long_runs = [r for r in mine if r["steps"] == longest]
-    converged = converged_value(long_runs)
-    escapes = {r["seed"]: escape_step(r) for r in mine}
-    for point in long_runs[0]["curve"]:
-        b = point["step"]
-        at_b = [accuracy_at(r, b) for r in mine if r["steps"] >= b]
-        seeds_at_b = [r["seed"] for r in mine if r["steps"] >= b]
-        if all(escapes[s] is not None and escapes[s] <= b / 2 for s in seeds_at_b) \
-                and converged - statistics.mean(at_b) <= CONVERGED_GAP:
-            return {"budget": b, "seeds": seeds_at_b, "mean_accuracy": statistics.mean(at_b),
-                    "converged": converged, "escapes": escapes}
-    return {"budget": None, "converged": converged, "escapes": escapes}
-
-
 def summarise(runs: list[dict]) -> dict:
     """Escape steps per recipe and seed, and the chosen budget."""
-    out = {"escapes": {}, "budget": choose_budget(runs) if any(r["recipe"] == "reference" for r in runs) else None}
-    for recipe in RECIPES:
-        out["escapes"][recipe] = {r["seed"]: escape_step(r) for r in runs if r["recipe"] == recipe}
-    return out
+    return {"escapes": {recipe: {r["seed"]: escape_step(r) for r in of(runs, recipe)} for recipe in RECIPES},
+            "budget": choose_budget(runs) if of(runs, "reference") else None}
 
 
 def _job_key(recipe: str, seed: int, steps: int, precision: str) -> str:

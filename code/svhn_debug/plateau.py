@@ -1,0 +1,104 @@
+"""The class-prior plateau, measured: definitions and read-outs of the budget study.
+
+``bench/plateau_study.py`` trains recipes far beyond the book's budget and evaluates a fixed test
+subset after every epoch; its result (``cache/bench/plateau_study-cpu.json``) is read here. The
+definitions are fixed before the runs and applied as stated:
+
+- the **class prior** is the share of the most common digit in the evaluated test subset: what a
+  network that predicts one class for every image scores;
+- a run **escapes** at the first evaluation whose test accuracy is at least the prior plus
+  :data:`ESCAPE_MARGIN` (10 points: more than 7 standard errors of an accuracy on 1,024 images);
+- a recipe's **converged value** is the mean, over its long runs, of the mean test accuracy of
+  their last :data:`CONVERGED_EVALS` evaluations;
+- the **budget** to choose is the smallest step count ``B`` on the evaluation grid at which every
+  seed of the course's recipe has escaped by ``B / 2`` (at least half of the run left to learn)
+  and its mean test accuracy at ``B`` is within :data:`CONVERGED_GAP` (5 points) of its
+  converged value.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+ESCAPE_MARGIN = 0.10
+CONVERGED_EVALS = 10
+CONVERGED_GAP = 0.05
+RECIPES = {"reference": "the course's recipe", "relu-batchnorm": "the book's best recipe",
+           "normalize": "the notebook with its bugs fixed"}
+"""The recipes the study trains, with what each is."""
+
+
+def escape_step(run: dict) -> int | None:
+    """First evaluated step at least :data:`ESCAPE_MARGIN` above the class prior (``None``: never)."""
+    for point in run["curve"]:
+        if point["test_accuracy"] is not None and point["test_accuracy"] >= run["class_prior"] + ESCAPE_MARGIN - 1e-12:
+            return point["step"]
+    return None
+
+
+def accuracy_at(run: dict, step: int) -> float | None:
+    """Test accuracy at the evaluation at ``step`` (``None``: not evaluated there)."""
+    for point in run["curve"]:
+        if point["step"] == step:
+            return point["test_accuracy"]
+    return None
+
+
+def converged_value(runs: list[dict]) -> float | None:
+    """Mean over ``runs`` of their last :data:`CONVERGED_EVALS` test accuracies (``None``: no runs)."""
+    if not runs:
+        return None
+    return statistics.mean(statistics.mean(p["test_accuracy"] for p in r["curve"][-CONVERGED_EVALS:]) for r in runs)
+
+
+def of(runs: list[dict], recipe: str) -> list[dict]:
+    """The runs of ``recipe``, by seed."""
+    return sorted((r for r in runs if r["recipe"] == recipe), key=lambda r: r["seed"])
+
+
+def choose_budget(runs: list[dict], recipe: str = "reference") -> dict:
+    """The budget rule of the module docstring applied to ``recipe``'s runs.
+
+    Returns:
+        ``{"budget": B or None, "seeds": [...], "mean_accuracy", "converged", "escapes": {seed: step}}``
+        (``budget`` is ``None`` when no evaluated step satisfies the rule; then the other two
+        figures are those of the longest step).
+    """
+    mine = of(runs, recipe)
+    if not mine:
+        raise ValueError(f"no runs of {recipe!r} in the study")
+    longest = max(r["steps"] for r in mine)
+    converged = converged_value([r for r in mine if r["steps"] == longest])
+    escapes = {r["seed"]: escape_step(r) for r in mine}
+    grid = [p["step"] for p in next(r for r in mine if r["steps"] == longest)["curve"]]
+    for b in grid:
+        seeds = [r["seed"] for r in mine if r["steps"] >= b]
+        at_b = [accuracy_at(r, b) for r in mine if r["steps"] >= b]
+        if all(escapes[s] is not None and escapes[s] <= b / 2 for s in seeds) \
+                and converged - statistics.mean(at_b) <= CONVERGED_GAP:
+            return {"budget": b, "seeds": seeds, "mean_accuracy": statistics.mean(at_b), "converged": converged,
+                    "escapes": escapes}
+    return {"budget": None, "seeds": [r["seed"] for r in mine], "mean_accuracy": None, "converged": converged,
+            "escapes": escapes}
+
+
+def escape_table(runs: list[dict]):
+    """One row per recipe: its escape step on every seed (``None``: never within its run) and
+    the steps its runs made, as a pandas DataFrame."""
+    import pandas as pd
+
+    rows = []
+    for recipe, what in RECIPES.items():
+        mine = of(runs, recipe)
+        if not mine:
+            continue
+        row = {"recipe": recipe, "what": what}
+        row.update({f"seed {r['seed']}": escape_step(r) for r in mine})
+        row["steps run"] = ", ".join(sorted({f"{r['steps']:,}" for r in mine}, key=lambda s: int(s.replace(",", ""))))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def load(study: dict | None) -> list[dict]:
+    """The runs of a saved study (``report.bench_result("plateau_study")``), ``[]`` when none."""
+    return list((study or {}).get("runs", {}).values())

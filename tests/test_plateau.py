@@ -1,0 +1,50 @@
+"""The plateau study's definitions, on constructed curves whose answers are known."""
+
+from __future__ import annotations
+
+import pytest
+
+from svhn_debug import plateau
+
+
+def run(recipe, seed, accuracies, prior=0.2, every=32):
+    return {"recipe": recipe, "seed": seed, "steps": every * len(accuracies), "class_prior": prior,
+            "curve": [{"step": every * (i + 1), "test_accuracy": a, "test_loss": None} for i, a in enumerate(accuracies)]}
+
+
+def test_a_run_escapes_at_its_first_evaluation_ten_points_above_the_prior():
+    assert plateau.escape_step(run("r", 0, [0.2, 0.29, 0.30, 0.8])) == 96  # 0.30 = prior + 0.10 counts
+    assert plateau.escape_step(run("r", 0, [0.2, 0.29, 0.25])) is None
+    assert plateau.escape_step(run("r", 0, [0.45, 0.2], prior=0.35)) == 32
+
+
+def test_the_converged_value_is_the_mean_of_the_last_ten_evaluations_of_each_run():
+    a = run("r", 0, [0.0] * 5 + [0.8] * 10)
+    b = run("r", 1, [0.0] * 5 + [0.9] * 9 + [1.0])
+    assert plateau.converged_value([a, b]) == pytest.approx((0.8 + 0.91) / 2)
+    assert plateau.converged_value([]) is None
+
+
+def test_the_budget_is_the_first_step_with_every_seed_escaped_by_half_of_it_and_close_to_converged():
+    long = [0.2, 0.2, 0.6, 0.7, 0.75, 0.8, 0.82, 0.84] + [0.85] * 10  # escapes at 96, converged 0.85
+    runs = [run("reference", 0, long), run("reference", 1, [0.2, 0.2, 0.2, 0.5] + long[4:] + [0.85] * 10),
+            run("reference", 2, long[:8])]  # a short seed: counts while it lasts
+    # seed 1 escapes at 128, so B >= 256; at 256 the mean of seeds 0-2 is 0.84 (within 5 points of 0.85).
+    chosen = plateau.choose_budget(runs)
+    assert chosen["escapes"] == {0: 96, 1: 128, 2: 96}
+    assert chosen["budget"] == 256 and chosen["seeds"] == [0, 1, 2]
+    assert chosen["converged"] == pytest.approx(0.85)
+
+
+def test_no_budget_when_a_seed_never_escapes():
+    runs = [run("reference", 0, [0.2] * 12), run("reference", 1, [0.2, 0.9] + [0.9] * 10)]
+    chosen = plateau.choose_budget(runs)
+    assert chosen["budget"] is None and chosen["escapes"][0] is None
+
+
+def test_the_escape_table_has_a_row_per_recipe_and_a_column_per_seed():
+    runs = [run("reference", 1, [0.2, 0.5]), run("reference", 0, [0.5]), run("normalize", 0, [0.2])]
+    table = plateau.escape_table(runs)
+    assert list(table["recipe"]) == ["reference", "normalize"]
+    assert table.loc[0, "seed 0"] == 32 and table.loc[0, "seed 1"] == 64 and table.loc[0, "steps run"] == "32, 64"
+    assert table.loc[1, "seed 0"] is None or table.loc[1, "seed 0"] != table.loc[1, "seed 0"]  # None or NaN
