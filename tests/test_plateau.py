@@ -48,3 +48,15 @@ def test_the_escape_table_has_a_row_per_recipe_and_a_column_per_seed():
     assert list(table["recipe"]) == ["reference", "normalize"]
     assert table.loc[0, "seed 0"] == 32 and table.loc[0, "seed 1"] == 64 and table.loc[0, "steps run"] == "32, 64"
     assert table.loc[1, "seed 0"] is None or table.loc[1, "seed 0"] != table.loc[1, "seed 0"]  # None or NaN
+
+
+def test_the_chapters_facts_count_escapes_within_the_books_budget():
+    runs = [dict(run("reference", s, [0.2, 0.2, 0.2, 0.2, 0.5, 0.7] + [0.8] * 12), precision="bf16",
+                 profile={"n_test": 1024}) for s in (0, 1)]
+    runs.append(dict(run("normalize", 0, [0.2, 0.6, 0.8]), precision="bf16", profile={"n_test": 1024}))
+    f = plateau.facts(runs, book_steps=128)
+    ref = f["recipes"]["reference"]
+    assert ref["escapes"] == [160, 160] and ref["escaped_by_book"] == 0 and ref["at_book"] == pytest.approx(0.2)
+    assert f["recipes"]["normalize"]["escaped_by_book"] == 1 and f["recipes"]["normalize"]["first"] == 64
+    assert f["long_seeds"] == 2 and f["long_steps"] == 18 * 32 and f["precision"] == ["bf16"]
+    assert f["budget"]["budget"] == 320 and f["test_images"] == [1024]

@@ -102,3 +102,40 @@ def escape_table(runs: list[dict]):
 def load(study: dict | None) -> list[dict]:
     """The runs of a saved study (``report.bench_result("plateau_study")``), ``[]`` when none."""
     return list((study or {}).get("runs", {}).values())
+
+
+def facts(runs: list[dict], book_steps: int) -> dict:
+    """The named values chapter 1 states about the study, for a book whose runs make
+    ``book_steps`` optimizer steps.
+
+    Returns:
+        ``{"recipes": {recipe: {"seeds", "steps", "escapes", "first", "last", "escaped_by_book",
+        "at_book"}}, "budget": choose_budget(...), "long_seeds", "long_steps", "precision",
+        "test_images", "book_steps"}``; per recipe, ``first``/``last`` are the earliest and latest
+        escape step (``None`` if a seed never escapes), ``at_book`` the mean test accuracy at
+        ``book_steps`` (``None`` when not evaluated there).
+    """
+    if not runs:
+        raise LookupError("the budget study has not been run here: `python bench/plateau_study.py` computes it "
+                          "(cache/bench/plateau_study-cpu.json)")
+    out: dict = {"recipes": {}, "book_steps": book_steps}
+    for recipe in RECIPES:
+        mine = of(runs, recipe)
+        if not mine:
+            continue
+        escapes = [escape_step(r) for r in mine]
+        at_book = [accuracy_at(r, book_steps) for r in mine]
+        out["recipes"][recipe] = {
+            "seeds": len(mine), "steps": sorted({r["steps"] for r in mine}), "escapes": escapes,
+            "first": None if None in escapes else min(escapes), "last": None if None in escapes else max(escapes),
+            "escaped_by_book": sum(e is not None and e <= book_steps for e in escapes),
+            "at_book": None if None in at_book else statistics.mean(at_book),
+            "prior": mine[0]["class_prior"]}
+    reference = of(runs, "reference")
+    longest = max(r["steps"] for r in reference)
+    out["long_seeds"] = sum(r["steps"] == longest for r in reference)
+    out["long_steps"] = longest
+    out["budget"] = choose_budget(runs)
+    out["precision"] = sorted({r["precision"] for r in runs})
+    out["test_images"] = sorted({r["profile"]["n_test"] for r in runs})
+    return out

@@ -442,15 +442,16 @@ def summary_figures() -> dict:
             "time_to_accuracy_ratio": (time_to_accuracy() or {}).get("ratio")}
 
 
-def bench_result(name: str) -> dict | None:
-    """The last saved measurement of ``bench/<name>.py`` for the active profile (``None``: not
-    measured yet). Benchmarks measure one machine; their results sit beside the cache."""
+def bench_result(name: str, profile_name: str | None = None) -> dict | None:
+    """The last saved measurement of ``bench/<name>.py`` for the active profile (or
+    ``profile_name``; ``None``: not measured yet). Benchmarks measure one machine; their results
+    sit beside the cache."""
     import json
 
     from .cache import bench_path
     from .profiles import active_profile
 
-    path = bench_path(name, active_profile().name)
+    path = bench_path(name, profile_name or active_profile().name)
     return json.loads(path.read_text()) if path.is_file() else None
 
 
