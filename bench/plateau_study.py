@@ -112,6 +112,7 @@ def main() -> None:
     parser.add_argument("--long-steps", type=int, default=2880, help="steps of the long runs (the exercise: 2,870)")
     parser.add_argument("--test-images", type=int, default=1024, help="fixed test subset evaluated every epoch")
     parser.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
+    parser.add_argument("--recipes", default=",".join(RECIPES), help="comma-separated recipes to train (default: all)")
     parser.add_argument("--force", action="store_true", help="recompute runs already in the result file")
     args = parser.parse_args()
     if args.jobs < 1:
@@ -123,7 +124,11 @@ def main() -> None:
     saved = json.loads(path.read_text()) if path.exists() and not args.force else {"runs": {}}
     runs: dict[str, dict] = saved.get("runs", {})
     jobs = []
-    for recipe in RECIPES:
+    chosen = args.recipes.split(",")
+    unknown = sorted(set(chosen) - set(RECIPES))
+    if unknown:
+        parser.error(f"unknown recipe(s) {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
+    for recipe in chosen:
         for seed in SEEDS:
             short = args.reference_short_steps if recipe == "reference" else args.short_steps
             steps = args.long_steps if seed in LONG_SEEDS.get(recipe, ()) else short
@@ -143,9 +148,15 @@ def main() -> None:
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = {pool.submit(run_one, recipe, seed, steps, args.test_images, args.precision): key
                    for steps, recipe, seed, key in jobs}
+        failed = []
         try:
             for done, future in enumerate(as_completed(futures), start=1):
-                run = future.result()
+                try:
+                    run = future.result()
+                except Exception as err:  # noqa: BLE001 (one failing run must not lose the others' results)
+                    failed.append(futures[future])
+                    print(f"[{done}/{len(jobs)}] FAILED {futures[future]}: {type(err).__name__}: {err}", flush=True)
+                    continue
                 runs[futures[future]] = run
                 save()
                 print(f"[{done}/{len(jobs)}, {time.time() - started:.0f} s] {futures[future]}: "
@@ -156,6 +167,8 @@ def main() -> None:
                 f.cancel()
             print("interrupted: finished runs are saved", file=sys.stderr)
             raise SystemExit(130)
+    if failed:
+        print(f"{len(failed)} run(s) failed: {', '.join(failed)}; run the study again to compute them", file=sys.stderr)
     summary = summarise(list(runs.values()))
     print(json.dumps(summary, indent=1))
 

@@ -82,10 +82,11 @@ def test_every_chapter_executes_on_the_smoke_budget(tmp_path):
     from svhn_debug import cli
     from svhn_debug.cache import bench_path
 
-    # The budget study is a measurement on the cpu profile's pools that chapter 1 shows whatever
-    # the profile: it travels with the committed cache, as the data files do.
+    # The budget study and the loop's speed are measurements on the cpu profile's pools and this
+    # machine that chapter 1 shows whatever the profile: they travel with the committed cache.
     bench_path("plateau_study", "cpu").parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "cache" / "bench" / "plateau_study-cpu.json", bench_path("plateau_study", "cpu"))
+    for bench in ("plateau_study", "loop_speed"):
+        shutil.copy(ROOT / "cache" / "bench" / f"{bench}-cpu.json", bench_path(bench, "cpu"))
 
     # Chapters only read the cache (they never train): `run-all` computes every run and the saved
     # diagnoses the checks chapter reads, two at a time; then nothing the book needs is missing.

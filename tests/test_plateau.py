@@ -43,20 +43,31 @@ def test_no_budget_when_a_seed_never_escapes():
 
 
 def test_the_escape_table_has_a_row_per_recipe_and_a_column_per_seed():
-    runs = [run("reference", 1, [0.2, 0.5]), run("reference", 0, [0.5]), run("normalize", 0, [0.2])]
+    runs = [dict(run("reference", 1, [0.2, 0.5]), precision="fp32"), dict(run("reference", 0, [0.5]), precision="fp32"),
+            dict(run("normalize", 0, [0.2]), precision="fp32")]
     table = plateau.escape_table(runs)
-    assert list(table["recipe"]) == ["reference", "normalize"]
-    assert table.loc[0, "seed 0"] == 32 and table.loc[0, "seed 1"] == 64 and table.loc[0, "steps run"] == "32, 64"
-    assert table.loc[1, "seed 0"] is None or table.loc[1, "seed 0"] != table.loc[1, "seed 0"]  # None or NaN
+    assert [(r["recipe"], r["precision"]) for r in table] == [("`reference`", "fp32"), ("`normalize`", "fp32")]
+    assert table[0]["seed 0"] == "32" and table[0]["seed 1"] == "64" and table[0]["steps run"] == "32, 64"
+    assert table[1]["seed 0"] == "never" and table[1]["seed 1"] == ""
 
 
 def test_the_chapters_facts_count_escapes_within_the_books_budget():
-    runs = [dict(run("reference", s, [0.2, 0.2, 0.2, 0.2, 0.5, 0.7] + [0.8] * 12), precision="bf16",
+    runs = [dict(run("reference", s, [0.2, 0.2, 0.2, 0.2, 0.5, 0.7] + [0.8] * 12), precision="fp32",
                  profile={"n_test": 1024}) for s in (0, 1)]
-    runs.append(dict(run("normalize", 0, [0.2, 0.6, 0.8]), precision="bf16", profile={"n_test": 1024}))
+    runs.append(dict(run("normalize", 0, [0.2, 0.6, 0.8]), precision="fp32", profile={"n_test": 1024}))
+    runs.append(dict(run("reference", 1, [0.2] * 20), precision="bf16", profile={"n_test": 1024}))  # not counted
     f = plateau.facts(runs, book_steps=128)
     ref = f["recipes"]["reference"]
     assert ref["escapes"] == [160, 160] and ref["escaped_by_book"] == 0 and ref["at_book"] == pytest.approx(0.2)
     assert f["recipes"]["normalize"]["escaped_by_book"] == 1 and f["recipes"]["normalize"]["first"] == 64
-    assert f["long_seeds"] == 2 and f["long_steps"] == 18 * 32 and f["precision"] == ["bf16"]
+    assert f["long_seeds"] == 2 and f["long_steps"] == 18 * 32 and f["precision"] == "fp32"
+    assert f["contrast"] == [{"seed": 1, "fp32": 160, "fp32_steps": 576, "bf16": None, "bf16_steps": 640}]
     assert f["budget"]["budget"] == 320 and f["test_images"] == [1024]
+
+
+def test_the_precision_contrast_pairs_seeds_run_in_both_precisions():
+    runs = [dict(run("reference", 0, [0.2, 0.5]), precision="fp32"), dict(run("reference", 0, [0.2] * 4), precision="bf16"),
+            dict(run("reference", 1, [0.2, 0.5]), precision="fp32")]
+    assert plateau.precision_contrast(runs) == [{"seed": 0, "fp32": 64, "fp32_steps": 64, "bf16": None, "bf16_steps": 128}]
+    assert [r["seed"] for r in plateau.of(runs, "reference", "fp32")] == [0, 1]
+    assert len(plateau.by_precision(runs, "bf16")) == 1

@@ -51,12 +51,27 @@ def converged_value(runs: list[dict]) -> float | None:
     return statistics.mean(statistics.mean(p["test_accuracy"] for p in r["curve"][-CONVERGED_EVALS:]) for r in runs)
 
 
-def of(runs: list[dict], recipe: str) -> list[dict]:
-    """The runs of ``recipe``, by seed."""
-    return sorted((r for r in runs if r["recipe"] == recipe), key=lambda r: r["seed"])
+def of(runs: list[dict], recipe: str, precision: str | None = None) -> list[dict]:
+    """The runs of ``recipe`` (in ``precision`` only, when given), by seed."""
+    return sorted((r for r in runs if r["recipe"] == recipe and precision in (None, r.get("precision"))),
+                  key=lambda r: r["seed"])
 
 
-def choose_budget(runs: list[dict], recipe: str = "reference") -> dict:
+def by_precision(runs: list[dict], precision: str) -> list[dict]:
+    """The runs made in ``precision`` (``fp32`` or ``bf16``)."""
+    return [r for r in runs if r.get("precision") == precision]
+
+
+def precision_contrast(runs: list[dict], recipe: str = "reference") -> list[dict]:
+    """Seed by seed, ``recipe``'s escape step in float32 and in bfloat16 (``None``: never within
+    the run) and the steps each run made, for the seeds run in both precisions."""
+    fp32 = {r["seed"]: r for r in of(runs, recipe, "fp32")}
+    bf16 = {r["seed"]: r for r in of(runs, recipe, "bf16")}
+    return [{"seed": s, "fp32": escape_step(fp32[s]), "fp32_steps": fp32[s]["steps"],
+             "bf16": escape_step(bf16[s]), "bf16_steps": bf16[s]["steps"]} for s in sorted(fp32.keys() & bf16.keys())]
+
+
+def choose_budget(runs: list[dict], recipe: str = "reference", precision: str | None = None) -> dict:
     """The budget rule of the module docstring applied to ``recipe``'s runs.
 
     Returns:
@@ -64,7 +79,7 @@ def choose_budget(runs: list[dict], recipe: str = "reference") -> dict:
         (``budget`` is ``None`` when no evaluated step satisfies the rule; then the other two
         figures are those of the longest step).
     """
-    mine = of(runs, recipe)
+    mine = of(runs, recipe, precision)
     if not mine:
         raise ValueError(f"no runs of {recipe!r} in the study")
     longest = max(r["steps"] for r in mine)
@@ -82,21 +97,22 @@ def choose_budget(runs: list[dict], recipe: str = "reference") -> dict:
             "escapes": escapes}
 
 
-def escape_table(runs: list[dict]):
-    """One row per recipe: its escape step on every seed (``None``: never within its run) and
-    the steps its runs made, as a pandas DataFrame."""
-    import pandas as pd
-
+def escape_table(runs: list[dict]) -> list[dict]:
+    """One row per recipe and precision (for ``report.markdown_table``): its escape step on
+    every seed ("never" within its run) and the steps its runs made."""
+    seeds = sorted({r["seed"] for r in runs})
     rows = []
-    for recipe, what in RECIPES.items():
-        mine = of(runs, recipe)
+    for recipe, precision in ((r, p) for r in RECIPES for p in ("fp32", "bf16")):
+        mine = {r["seed"]: r for r in of(runs, recipe, precision)}
         if not mine:
             continue
-        row = {"recipe": recipe, "what": what}
-        row.update({f"seed {r['seed']}": escape_step(r) for r in mine})
-        row["steps run"] = ", ".join(sorted({f"{r['steps']:,}" for r in mine}, key=lambda s: int(s.replace(",", ""))))
+        row = {"recipe": f"`{recipe}`", "precision": precision}
+        for s in seeds:
+            e = escape_step(mine[s]) if s in mine else None
+            row[f"seed {s}"] = "" if s not in mine else ("never" if e is None else f"{e:,}")
+        row["steps run"] = ", ".join(f"{n:,}" for n in sorted({r["steps"] for r in mine.values()}))
         rows.append(row)
-    return pd.DataFrame(rows)
+    return rows
 
 
 def load(study: dict | None) -> list[dict]:
@@ -104,23 +120,24 @@ def load(study: dict | None) -> list[dict]:
     return list((study or {}).get("runs", {}).values())
 
 
-def facts(runs: list[dict], book_steps: int) -> dict:
-    """The named values chapter 1 states about the study, for a book whose runs make
-    ``book_steps`` optimizer steps.
+def facts(runs: list[dict], book_steps: int, precision: str = "fp32") -> dict:
+    """The named values chapter 1 states about the study's ``precision`` runs, for a book whose
+    runs make ``book_steps`` optimizer steps, and the float32/bfloat16 contrast.
 
     Returns:
         ``{"recipes": {recipe: {"seeds", "steps", "escapes", "first", "last", "escaped_by_book",
         "at_book"}}, "budget": choose_budget(...), "long_seeds", "long_steps", "precision",
         "test_images", "book_steps"}``; per recipe, ``first``/``last`` are the earliest and latest
         escape step (``None`` if a seed never escapes), ``at_book`` the mean test accuracy at
-        ``book_steps`` (``None`` when not evaluated there).
+        ``book_steps`` (``None`` when not evaluated there). ``"contrast"`` is
+        :func:`precision_contrast` of the course's recipe.
     """
     if not runs:
         raise LookupError("the budget study has not been run here: `python bench/plateau_study.py` computes it "
                           "(cache/bench/plateau_study-cpu.json)")
-    out: dict = {"recipes": {}, "book_steps": book_steps}
+    out: dict = {"recipes": {}, "book_steps": book_steps, "contrast": precision_contrast(runs)}
     for recipe in RECIPES:
-        mine = of(runs, recipe)
+        mine = of(runs, recipe, precision)
         if not mine:
             continue
         escapes = [escape_step(r) for r in mine]
@@ -131,11 +148,12 @@ def facts(runs: list[dict], book_steps: int) -> dict:
             "escaped_by_book": sum(e is not None and e <= book_steps for e in escapes),
             "at_book": None if None in at_book else statistics.mean(at_book),
             "prior": mine[0]["class_prior"]}
-    reference = of(runs, "reference")
+    reference = of(runs, "reference", precision)
     longest = max(r["steps"] for r in reference)
     out["long_seeds"] = sum(r["steps"] == longest for r in reference)
     out["long_steps"] = longest
-    out["budget"] = choose_budget(runs)
-    out["precision"] = sorted({r["precision"] for r in runs})
+    out["short_steps"] = min(r["steps"] for r in reference)
+    out["budget"] = choose_budget(runs, precision=precision)
+    out["precision"] = precision
     out["test_images"] = sorted({r["profile"]["n_test"] for r in runs})
     return out

@@ -304,24 +304,25 @@ def search_trials(trials: dict[str, list[tuple[float, float | None, bool]]], tit
 @_closed
 def plateau_study(runs: list[dict], marks: dict[str, int] | None = None) -> plt.Figure:
     """Test accuracy against optimizer steps of the budget study (:mod:`svhn_debug.plateau`):
-    one panel per recipe, a thin line per seed, the class prior and its escape threshold dashed,
-    and vertical marks at the step counts in ``marks`` (label: step)."""
+    one panel per recipe and precision, a thin line per seed, the class prior and its escape
+    threshold dashed, and vertical marks at the step counts in ``marks`` (label: step)."""
     from . import plateau
 
-    recipes = [r for r in plateau.RECIPES if plateau.of(runs, r)]
-    fig, axes = plt.subplots(1, len(recipes), figsize=(8, 2.8), sharey=True, squeeze=False)
-    for ax, recipe in zip(axes[0], recipes):
-        mine = plateau.of(runs, recipe)
+    panels = [(r, p) for r in plateau.RECIPES for p in ("fp32", "bf16") if plateau.of(runs, r, p)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(8, 2.8), sharey=True, squeeze=False)
+    for ax, (recipe, precision) in zip(axes[0], panels):
+        mine = plateau.of(runs, recipe, precision)
         for r in mine:
-            steps = [p["step"] for p in r["curve"]]
-            ax.plot(steps, [p["test_accuracy"] for p in r["curve"]], lw=1, label=f"seed {r['seed']}")
+            ax.plot([p["step"] for p in r["curve"]], [p["test_accuracy"] for p in r["curve"]], lw=1,
+                    label=f"seed {r['seed']}")
         prior = mine[0]["class_prior"]
         ax.axhline(prior, color="grey", lw=0.8, ls="--", label="class prior")
         ax.axhline(prior + plateau.ESCAPE_MARGIN, color="grey", lw=0.8, ls=":", label="escape threshold")
         for i, (label, step) in enumerate((marks or {}).items()):
             ax.axvline(step, color=("crimson", "black", "tab:purple")[i % 3], lw=0.9, ls="-.", label=label)
-        ax.set(title=recipe, xlabel="optimizer steps", ylim=(0, 1), xlim=(0, max(r["steps"] for r in mine)))
+        ax.set(title=f"{recipe}, {'float32' if precision == 'fp32' else 'bfloat16'}", xlabel="optimizer steps",
+               ylim=(0, 1), xlim=(0, max(r["steps"] for r in mine)))
+        ax.legend(fontsize=6, loc="upper left")
     axes[0][0].set_ylabel("test accuracy")
-    axes[0][-1].legend(fontsize=6, loc="lower right")
     fig.tight_layout()
     return fig
