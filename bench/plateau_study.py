@@ -93,10 +93,11 @@ def run_one(name: str, seed: int, steps: int, test_images: int, precision: str) 
             "finished_at": result.meta["finished_at"]}
 
 
-def summarise(runs: list[dict]) -> dict:
-    """Escape steps per recipe and seed, and the chosen budget."""
-    return {"escapes": {recipe: {r["seed"]: escape_step(r) for r in of(runs, recipe)} for recipe in RECIPES},
-            "budget": choose_budget(runs) if of(runs, "reference") else None}
+def summarise(runs: list[dict], precision: str) -> dict:
+    """Escape steps per recipe and seed, and the chosen budget, of the runs in ``precision``."""
+    return {"precision": precision,
+            "escapes": {recipe: {r["seed"]: escape_step(r) for r in of(runs, recipe, precision)} for recipe in RECIPES},
+            "budget": choose_budget(runs, precision=precision) if of(runs, "reference", precision) else None}
 
 
 def _job_key(recipe: str, seed: int, steps: int, precision: str) -> str:
@@ -169,7 +170,7 @@ def main() -> None:
             raise SystemExit(130)
     if failed:
         print(f"{len(failed)} run(s) failed: {', '.join(failed)}; run the study again to compute them", file=sys.stderr)
-    summary = summarise(list(runs.values()))
+    summary = summarise(list(runs.values()), args.precision)
     print(json.dumps(summary, indent=1))
 
 

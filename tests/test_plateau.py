@@ -28,11 +28,18 @@ def test_the_converged_value_is_the_mean_of_the_last_ten_evaluations_of_each_run
 def test_the_budget_is_the_first_step_with_every_seed_escaped_by_half_of_it_and_close_to_converged():
     long = [0.2, 0.2, 0.6, 0.7, 0.75, 0.8, 0.82, 0.84] + [0.85] * 10  # escapes at 96, converged 0.85
     runs = [run("reference", 0, long), run("reference", 1, [0.2, 0.2, 0.2, 0.5] + long[4:] + [0.85] * 10),
-            run("reference", 2, long[:8])]  # a short seed: counts while it lasts
+            run("reference", 2, long[:8])]  # a short seed: its accuracy counts while it lasts
     # seed 1 escapes at 128, so B >= 256; at 256 the mean of seeds 0-2 is 0.84 (within 5 points of 0.85).
     chosen = plateau.choose_budget(runs)
-    assert chosen["escapes"] == {0: 96, 1: 128, 2: 96}
+    assert chosen["escapes"] == {0: 96, 1: 128, 2: 96} and chosen["at_least"] == 256
     assert chosen["budget"] == 256 and chosen["seeds"] == [0, 1, 2]
+
+
+def test_a_short_seed_that_escapes_late_still_sets_the_least_budget():
+    long = [0.2, 0.2, 0.6, 0.7] + [0.85] * 14  # escapes at 96, 576 steps
+    runs = [run("reference", 0, long), run("reference", 1, [0.2] * 9 + [0.6])]  # escapes at 320 in a 320-step run
+    chosen = plateau.choose_budget(runs)
+    assert chosen["at_least"] == 640 and chosen["budget"] is None  # the runs end before 640
     assert chosen["converged"] == pytest.approx(0.85)
 
 
@@ -71,3 +78,12 @@ def test_the_precision_contrast_pairs_seeds_run_in_both_precisions():
     assert plateau.precision_contrast(runs) == [{"seed": 0, "fp32": 64, "fp32_steps": 64, "bf16": None, "bf16_steps": 128}]
     assert [r["seed"] for r in plateau.of(runs, "reference", "fp32")] == [0, 1]
     assert len(plateau.by_precision(runs, "bf16")) == 1
+
+
+@pytest.mark.parametrize("budget, at_least, says", [(704, 640, "the rule picks 704 steps (85.0% there)."),
+                                                     (None, None, "a seed never escapes"),
+                                                     (None, 832, "end at 768 steps, before that")])
+def test_the_budget_sentence_says_what_the_rule_picks_or_why_it_cannot(budget, at_least, says):
+    study = {"precision": "fp32", "long_steps": 768,
+             "budget": {"budget": budget, "at_least": at_least, "mean_accuracy": 0.85}}
+    assert says in plateau.budget_sentence(study)
