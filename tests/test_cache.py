@@ -171,3 +171,19 @@ def test_an_edited_meta_json_that_stays_valid_json_is_corrupt_not_served(tiny, s
     with pytest.warns(UserWarning, match="corrupt cache entry, recomputing: .*meta.json: checksum mismatch"):
         runner.run_config(tiny, "t", smoke, pools=pools, progress=False)
     assert calls["n"] == 2
+
+
+
+def test_prune_never_takes_a_folder_whose_metadata_names_another_key(tmp_path, monkeypatch):
+    import json as _json
+
+    from svhn_debug import cache
+    from svhn_debug.profiles import get_profile
+
+    monkeypatch.setenv("SVHN_DEBUG_CACHE", str(tmp_path))
+    folder = tmp_path / "smoke" / ("a" * 20 + "-" + "b" * 12)
+    folder.mkdir(parents=True)
+    (folder / "meta.json").write_text(_json.dumps({"key": "c" * 20, "key_parts": {}}))  # copied from elsewhere
+    assert cache.prunable(get_profile("smoke"), keep=set()) == []
+    (folder / "meta.json").write_text(_json.dumps({"key": "a" * 20, "key_parts": {}}))
+    assert cache.prunable(get_profile("smoke"), keep=set()) == [folder]

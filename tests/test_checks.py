@@ -333,6 +333,7 @@ def test_lr_growth_that_is_linear_and_never_levels_off_is_named():
 
 @pytest.mark.parametrize("name, factor, steps", [
     ("linear warmup from zero, then constant", lambda s: min(1.0, s / 300), 600),
+    ("a short exponential warmup (5 doublings), then constant", lambda s: 2.0 ** min(s, 5) / 32, 100),
     ("step decay", lambda s: 0.5 ** (s // 50), 300),
     ("cosine with warm restarts", lambda s: 0.5 * (1 + math.cos(math.pi * (s % 100) / 100)), 600),
     ("triangular cycles", lambda s: 1 + abs((s % 200) - 100) / 100, 600),
@@ -428,6 +429,8 @@ LOADER_SCRIPT = textwrap.dedent("""
             return self.x[i] + noise, int(self.x[i, 0] > 0)
 
     test = Noisy()
+    # Input statistics from a part of the training data, with gradients on: neither training nor evaluation.
+    mean = sum(xb.sum(0) for xb, _ in DataLoader(Subset(data, range(100)), batch_size=50)) / 100
     model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     for epoch in range(3):

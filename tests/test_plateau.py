@@ -87,3 +87,14 @@ def test_the_budget_sentence_says_what_the_rule_picks_or_why_it_cannot(budget, a
     study = {"precision": "fp32", "long_steps": 768,
              "budget": {"budget": budget, "at_least": at_least, "mean_accuracy": 0.85}}
     assert says in plateau.budget_sentence(study)
+
+
+def test_the_budget_waits_until_the_accuracy_is_close_to_converged():
+    slow = [0.2, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8] + [0.9] * 11  # escapes at 64; 5 points of 0.9 only at 224+
+    chosen = plateau.choose_budget([run("reference", 0, slow)])
+    assert chosen["at_least"] == 128 and chosen["budget"] == 256  # 0.8 at 224 is 10 points short; 0.9 at 256
+
+
+def test_a_seed_that_escapes_exactly_at_the_books_last_step_has_escaped_by_then():
+    runs = [dict(run("reference", 0, [0.2, 0.2, 0.2, 0.5] + [0.8] * 12), precision="fp32", profile={"n_test": 1024})]
+    assert plateau.facts(runs, book_steps=128)["recipes"]["reference"]["escaped_by_book"] == 1
