@@ -98,3 +98,12 @@ def test_the_budget_waits_until_the_accuracy_is_close_to_converged():
 def test_a_seed_that_escapes_exactly_at_the_books_last_step_has_escaped_by_then():
     runs = [dict(run("reference", 0, [0.2, 0.2, 0.2, 0.5] + [0.8] * 12), precision="fp32", profile={"n_test": 1024})]
     assert plateau.facts(runs, book_steps=128)["recipes"]["reference"]["escaped_by_book"] == 1
+
+
+def test_the_study_figure_has_a_panel_per_recipe_and_precision_and_shows_every_mark():
+    from svhn_debug import plots
+
+    runs = [dict(run("reference", 0, [0.2, 0.5]), precision="fp32"), dict(run("reference", 0, [0.2] * 4), precision="bf16")]
+    fig = plots.plateau_study(runs, {"the book's runs": 32, "twice the latest escape": 200})
+    assert [ax.get_title() for ax in fig.axes] == ["reference, float32", "reference, bfloat16"]
+    assert all(ax.get_xlim()[1] >= 200 for ax in fig.axes)  # a mark beyond a panel's last step stays visible

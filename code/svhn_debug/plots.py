@@ -320,9 +320,10 @@ def plateau_study(runs: list[dict], marks: dict[str, int] | None = None) -> plt.
         ax.axhline(prior + plateau.ESCAPE_MARGIN, color="grey", lw=0.8, ls=":", label="escape threshold")
         for i, (label, step) in enumerate((marks or {}).items()):
             ax.axvline(step, color=("crimson", "black", "tab:purple")[i % 3], lw=0.9, ls="-.", label=label)
+        last = max([r["steps"] for r in mine] + [step for step in (marks or {}).values() if step])
         ax.set(title=f"{recipe}, {'float32' if precision == 'fp32' else 'bfloat16'}", xlabel="optimizer steps",
-               ylim=(0, 1), xlim=(0, max(r["steps"] for r in mine)))
-        ax.legend(fontsize=6, loc="upper left")
+               ylim=(0, 1), xlim=(0, 1.02 * last))
+    axes[0][-1].legend(fontsize=6, loc="center right")
     axes[0][0].set_ylabel("test accuracy")
     fig.tight_layout()
     return fig
