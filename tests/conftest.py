@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import replace
-from pathlib import Path
 
-# Under mutmut (`make mutants`), the tests must import the mutated copy of the package in
-# mutants/code, not the installed one: mutmut knows only ./, src/ and source/ layouts.
-if os.environ.get("MUTANT_UNDER_TEST") is not None and (Path.cwd() / "code" / "svhn_debug").is_dir():
-    sys.path.insert(0, str(Path.cwd() / "code"))
+import pytest
 
-import pytest  # noqa: E402
-
-from svhn_debug.config import COLLEAGUE  # noqa: E402
-from svhn_debug.data import load_pools  # noqa: E402
-from svhn_debug.profiles import get_profile  # noqa: E402
+from svhn_debug.config import COLLEAGUE
+from svhn_debug.data import load_pools
+from svhn_debug.profiles import get_profile
 
 
 @pytest.fixture(autouse=True)
