@@ -147,6 +147,58 @@ def test_the_summary_figures_name_the_derived_final_recipe_over_all_its_seeds(mo
     assert figures["reference"]["mean"] == pytest.approx(0.20)
     assert figures["ablation"] == [] and figures["time_to_accuracy_ratio"] == 0.3
     assert report.against_bar("better-confirm", "ref").beats
+    worse, better = figures["decisions"]
+    assert (worse["candidate"], worse["against"], worse["seeds"]) == ("worse", "base", [1, 2, 3, 4])
+    assert worse["mean_gain"] == pytest.approx(-0.0375) and worse["t_threshold"] == pytest.approx(2.353363, abs=1e-5)
+    assert (worse["outcome"], worse["direction"]) == ("reject", "nothing")
+    assert (better["outcome"], better["direction"], better["seeds"]) == ("adopt", "helps", [1, 2, 3, 4])
+
+
+def _plateau_run(seed: int, accuracy_digits: list[int], true_digits: list[int], diverged_at=None):
+    """A run whose last test evaluation predicted ``accuracy_digits`` for images of ``true_digits``."""
+    from svhn_debug.training import RunResult
+
+    cm = [[0] * 10 for _ in range(10)]
+    for t, p in zip(true_digits, accuracy_digits):
+        cm[t][p] += 1
+    return RunResult(config={}, profile="smoke", seed=seed, steps=[], confusion=cm, cockpit=None, meta={},
+                     epochs=[{"epoch": 1, "test_accuracy": 0.0, "validation_accuracy": 0.0}], diverged_at=diverged_at)
+
+
+def test_a_run_ends_on_the_plateau_below_the_prior_plus_the_escape_margin():
+    truth = [1] * 30 + [d for d in range(10) for _ in range(7)]  # 100 images, digit 1 is 37% of them
+    assert report.ends_on_plateau(_plateau_run(0, [1] * 100, truth))  # one class: 37% = the prior
+    # 46 right: below 37% + 10 points; 47 right: at the margin, escaped
+    assert report.ends_on_plateau(_plateau_run(0, truth[:46] + [0 if t else 2 for t in truth[46:]], truth))
+    assert not report.ends_on_plateau(_plateau_run(0, truth[:47] + [0 if t else 2 for t in truth[47:]], truth))
+    assert not report.ends_on_plateau(_plateau_run(0, [1] * 100, truth, diverged_at=5))  # diverged is its own outcome
+
+
+def test_decisions_pair_plateau_seeds_as_ties(monkeypatch):
+    from svhn_debug import runner
+    from svhn_debug.registry import Registry
+
+    truth = [d for d in range(10) for _ in range(10)]
+    one_class = {"a": [1] * 100, "b": [2] * 100}  # both 10%: on the plateau, different digits
+    learned = truth[:90] + [0] * 10
+    reg = Registry()
+    reg.register("base", None, "?", seeds=(0, 1, 2))
+    reg.register("cand", "base", "?", seeds=(0, 1, 2), lr=3e-3)
+    runs = {"base": [_plateau_run(0, one_class["a"], truth), _plateau_run(1, one_class["a"], truth),
+                     _plateau_run(2, one_class["a"], truth)],
+            "cand": [_plateau_run(0, one_class["b"], truth), _plateau_run(1, one_class["b"], truth),
+                     _plateau_run(2, learned, truth)]}
+    values = {"base": [0.10, 0.10, 0.10], "cand": [0.08, 0.08, 0.88]}
+    for name in runs:
+        for r, v in zip(runs[name], values[name]):
+            r.epochs[0]["validation_accuracy"] = v
+    monkeypatch.setattr(runner, "results", lambda name, *a, **k: runs[name])
+    monkeypatch.setattr(runner, "get", lambda name, *a, **k: reg.get(name))
+    assert report.plateau_seeds("cand") == (0, 1)
+    d = report.decision("cand")
+    assert d.paired.both_plateau == (0, 1) and d.paired.seeds == (2,) and d.screen
+    record = report.decision_record("cand")
+    assert record["left_out"]["both_plateau"] == [0, 1] and record["t_threshold"] is None
 
 
 def test_label_entropy_and_majority_share_of_a_constructed_split(monkeypatch):

@@ -28,10 +28,16 @@ RECIPES = {"reference": "the course's recipe", "relu-batchnorm": "the book's bes
 """The recipes the study trains, with what each is."""
 
 
+def not_escaped(accuracy: float | None, class_prior: float) -> bool:
+    """Whether an evaluation lies on the class-prior plateau: accuracy below the prior plus
+    :data:`ESCAPE_MARGIN` (or no accuracy). The book's one definition of "on the plateau"."""
+    return accuracy is None or accuracy < class_prior + ESCAPE_MARGIN - 1e-12
+
+
 def escape_step(run: dict) -> int | None:
     """First evaluated step at least :data:`ESCAPE_MARGIN` above the class prior (``None``: never)."""
     for point in run["curve"]:
-        if point["test_accuracy"] is not None and point["test_accuracy"] >= run["class_prior"] + ESCAPE_MARGIN - 1e-12:
+        if not not_escaped(point["test_accuracy"], run["class_prior"]):
             return point["step"]
     return None
 

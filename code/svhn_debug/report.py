@@ -318,11 +318,38 @@ def by_seed(name: str, metric: str = "validation_accuracy") -> dict[int, float |
     return {r.seed: _value(r, metric, "final") for r in runner.results(name)}
 
 
+def ends_on_plateau(run) -> bool:
+    """Whether a run ended on the class-prior plateau: its last test evaluation has not escaped,
+    by the one definition of :mod:`svhn_debug.plateau` (accuracy below the share of the most
+    common digit of the evaluated images plus :data:`~svhn_debug.plateau.ESCAPE_MARGIN`). A
+    diverged run, or one without a confusion matrix, is not on the plateau."""
+    from .plateau import not_escaped
+
+    if run.diverged_at is not None or not run.confusion:
+        return False
+    total = sum(map(sum, run.confusion))
+    correct = sum(run.confusion[i][i] for i in range(len(run.confusion)))
+    prior = max(map(sum, run.confusion)) / total  # rows are the true digits
+    return not_escaped(correct / total, prior)
+
+
+def plateau_seeds(name: str) -> tuple[int, ...]:
+    """The seeds of ``name`` whose runs ended on the class-prior plateau (:func:`ends_on_plateau`)."""
+    return tuple(r.seed for r in runner.results(name) if ends_on_plateau(r))
+
+
+def paired(name: str, against: str, metric: str) -> stats_module.Paired:
+    """``name`` against ``against``, paired by seed, with the seeds where both ended on the
+    plateau as ties (:func:`svhn_debug.stats.pair`)."""
+    return stats_module.pair(by_seed(name, metric), by_seed(against, metric),
+                             plateau=(plateau_seeds(name), plateau_seeds(against)))
+
+
 def decision(name: str, against: str | None = None, metric: str = "validation_accuracy") -> stats_module.Decision:
     """The decision rule (:data:`svhn_debug.stats.RULE`) for ``name`` against ``against``
     (default: its parent), paired by seed."""
     ref = against or runner.get(name).parent
-    return stats_module.decide(stats_module.pair(by_seed(name, metric), by_seed(ref, metric)))
+    return stats_module.decide(paired(name, ref, metric))
 
 
 def adopted(name: str, against: str | None = None, metric: str = "validation_accuracy") -> bool:
@@ -335,10 +362,25 @@ OUTCOME_WORDS = {stats_module.ADOPT: "adopted", stats_module.REJECT: "not adopte
 
 
 def verdict(name: str, against: str | None = None, metric: str = "validation_accuracy") -> Inline:
-    """The rule's decision on ``name`` against ``against`` (default: parent), in words."""
+    """The rule's decision on ``name`` against ``against`` (default: parent), in words; a
+    rejected change that hurts beyond seed noise says so."""
     ref = against or runner.get(name).parent
     d = decision(name, ref, metric)
-    return Inline(f"{OUTCOME_WORDS[d.outcome]} against `{ref}` ({d.reason})")
+    hurts = d.outcome == stats_module.REJECT and stats_module.direction(d.paired) == "hurts"
+    return Inline(f"{OUTCOME_WORDS[d.outcome]}{', it hurts beyond seed noise,' if hurts else ''} against `{ref}` ({d.reason})")
+
+
+def decision_record(name: str, against: str | None = None, metric: str = "validation_accuracy") -> dict:
+    """One decision as data (``report --json``): the seeds paired, those left out, the paired
+    mean gain and its standard error, the t threshold applied, the outcome and the two-sided reading."""
+    ref = against or runner.get(name).parent
+    d = decision(name, ref, metric)
+    p = d.paired
+    return {"candidate": name, "against": ref, "metric": metric, "seeds": list(p.seeds),
+            "left_out": {"both_plateau": list(p.both_plateau), "baseline_diverged": list(p.baseline_only_diverged)},
+            "candidate_diverged": list(p.candidate_diverged), "mean_gain": p.mean, "stderr": p.stderr,
+            "t_threshold": stats_module.t_critical(p.n) if p.n >= stats_module.MIN_SEEDS else None,
+            "outcome": d.outcome, "direction": stats_module.direction(p), "reason": d.reason}
 
 
 def adopted_path(start: str, steps: list[tuple[str, str]]) -> list[str]:
@@ -360,7 +402,7 @@ def paired_gains(name: str, against: str, metric: str = "validation_accuracy") -
 def matters(changed: str, start: str, metric: str = "test_accuracy") -> tuple[stats_module.Paired, bool]:
     """``changed`` against ``start`` paired by seed, and whether the rule calls the change larger
     than seed noise in either direction (``stats.beyond_noise``)."""
-    p = stats_module.pair(by_seed(changed, metric), by_seed(start, metric))
+    p = paired(changed, start, metric)
     return p, stats_module.beyond_noise(p)
 
 
@@ -376,11 +418,12 @@ def ablation() -> list[dict]:
         for direction, name, start in (("reintroduced", b["broken"], b["fixed"]),
                                        ("removed", b["removed"], COLLEAGUE_START)):
             s, base = stats(name), stats(start)
-            paired, beyond_noise = matters(name, start)
+            p, beyond_noise = matters(name, start)
             rows.append({"bug": b["bug"], "direction": direction, "experiment": name, "start": start,
                          "mean": s.mean, "std": s.std, "seeds": s.n, "start_mean": base.mean,
-                         "change": paired.mean, "stderr": paired.stderr, "matters": beyond_noise,
-                         "diverged": s.diverged})
+                         "change": p.mean, "stderr": p.stderr, "matters": beyond_noise,
+                         "diverged": s.diverged, "both_plateau": len(p.both_plateau),
+                         "effect": stats_module.direction(p)})
     return rows
 
 
@@ -394,7 +437,7 @@ def bug_effects() -> list[dict]:
     for i in range(0, len(rows), 2):
         back, removed = rows[i], rows[i + 1]
         alone = back["matters"]
-        removal = "nothing" if not removed["matters"] else ("helps" if removed["change"] > 0 else "hurts")
+        removal = removed["effect"]
         reading = {(True, "helps"): "matters alone, and removing it alone already helps",
                    (True, "hurts"): "matters alone; removing it alone makes the notebook's run worse, "
                                     "because another of its bugs then does more harm",
@@ -436,9 +479,16 @@ def summary_figures() -> dict:
     def block(name):
         s = all_seeds(name)
         return {"name": name, "mean": s.mean, "std": s.std, "seeds": s.n}
+    from .logbook import TUNING_STEPS
+
+    def bug_row(r):
+        n = r["seeds"] - r["both_plateau"]
+        return {**{k: r[k] for k in ("bug", "direction", "experiment", "start", "mean", "std", "seeds", "change",
+                                     "stderr", "both_plateau", "effect")},
+                "t_threshold": stats_module.t_critical(n, two_sided=True) if n >= stats_module.MIN_SEEDS else None}
     return {"reference": block(REFERENCE), "final": block(final_recipe()),
-            "ablation": [{k: r[k] for k in ("bug", "direction", "experiment", "mean", "std", "seeds")}
-                         for r in ablation()],
+            "decisions": [decision_record(c, b) for c, b in TUNING_STEPS],
+            "ablation": [bug_row(r) for r in ablation()],
             "time_to_accuracy_ratio": (time_to_accuracy() or {}).get("ratio")}
 
 

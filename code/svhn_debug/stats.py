@@ -9,12 +9,21 @@ The rule (:data:`RULE`, applied by :func:`decide`):
 * A change is compared with its starting point **on the same seeds** (same initialisation and the
   same data order at the start), one gain per seed.
 * It is **adopted** when at least :data:`MIN_SEEDS` paired seeds ran and the mean gain is larger
-  than :data:`Z` times its standard error (the standard deviation of the gains over the square
-  root of their number).
+  than ``t`` times its standard error (the standard deviation of the gains over the square root
+  of their number), ``t`` being Student's one-sided critical value at :data:`ALPHA` for ``n - 1``
+  degrees of freedom (:func:`t_critical`): a change that does nothing is adopted on about 5% of
+  the occasions, whatever the number of seeds (2.92 standard errors for 3 seeds, 2.13 for 5).
+* A change is **beyond seed noise** (:func:`beyond_noise`, the reading of every reported change,
+  helping or hurting) when its mean gain lies more than the two-sided critical value (4.30
+  standard errors for 3 seeds, 2.78 for 5) from zero, on either side.
 * A **screen** (fewer paired seeds) never adopts: a positive gain sends the change to a
   multi-seed confirmation, anything else drops it.
 * A change with a diverged seed is rejected; a seed on which only the starting point diverged is
   left out of the pairing (and counted).
+* A seed on which **both** runs ended on the class-prior plateau (:mod:`svhn_debug.plateau`) is
+  a tie, left out of the pairing and counted: two runs that each predict one class differ only in
+  which class, and that difference is not an effect of the change. A seed where only one side is
+  on the plateau keeps its gain: leaving the plateau, or falling onto it, is what the change did.
 """
 
 from __future__ import annotations
@@ -22,15 +31,31 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Collection, Mapping
+
+from scipy import stats as scipy_stats
 
 MIN_SEEDS = 3  # paired seeds a decision needs; fewer is a screen
-Z = 2.0  # the mean gain must exceed Z standard errors of the gains
+ALPHA = 0.05  # false-adoption rate of a change that does nothing (one-sided); two-sided for "beyond noise"
+
+
+def t_critical(n: int, two_sided: bool = False, alpha: float = ALPHA) -> float:
+    """Student's t critical value for the mean of ``n`` paired gains (``n - 1`` degrees of
+    freedom): exceeded by chance with probability ``alpha`` (one-sided) or ``alpha / 2`` on each
+    side (two-sided). ``ValueError`` below two gains, where no standard error exists."""
+    if n < 2:
+        raise ValueError(f"a t critical value needs at least 2 paired values, got {n}")
+    return float(scipy_stats.t.ppf(1 - (alpha / 2 if two_sided else alpha), n - 1))
+
 
 RULE = (f"a change is adopted when, over at least {MIN_SEEDS} seeds paired with its starting point "
         f"(same seed, same initialisation and data order), its mean gain in validation accuracy is larger "
-        f"than {Z:g} standard errors of the per-seed gains; a run with fewer seeds is a screen, which can only "
-        f"send a change with a positive gain to a multi-seed confirmation; a change whose run diverged is rejected")
+        f"than Student's one-sided {100 * (1 - ALPHA):g}% critical value times the standard error of the per-seed "
+        f"gains ({t_critical(3):.2f} standard errors for 3 seeds, {t_critical(5):.2f} for 5); a change helps or hurts "
+        f"beyond seed noise when its mean gain lies beyond the two-sided critical value ({t_critical(3, True):.2f} and "
+        f"{t_critical(5, True):.2f}); a seed on which both runs end on the class-prior plateau is a tie, not a gain; "
+        f"a run with fewer seeds is a screen, which can only send a change with a positive gain to a multi-seed "
+        f"confirmation; a change whose run diverged is rejected")
 """The rule in words, as the book states it once."""
 
 ADOPT, REJECT, CONFIRM, DROP = "adopt", "reject", "confirm", "drop"
@@ -89,6 +114,7 @@ class Paired:
     seeds: tuple[int, ...]  # the seeds of ``gains``
     candidate_diverged: tuple[int, ...]  # seeds on which the candidate has no value
     baseline_only_diverged: tuple[int, ...]  # seeds left out: only the baseline has no value
+    both_plateau: tuple[int, ...] = ()  # seeds left out: both runs ended on the class-prior plateau
 
     @property
     def n(self) -> int:
@@ -113,21 +139,25 @@ class Paired:
         return bool(self.gains) and all(g > 0 for g in self.gains)
 
 
-def pair(candidate: Mapping[int, float | None], baseline: Mapping[int, float | None]) -> Paired:
+def pair(candidate: Mapping[int, float | None], baseline: Mapping[int, float | None],
+         plateau: tuple[Collection[int], Collection[int]] = ((), ())) -> Paired:
     """Pair two experiments' values by seed (``{seed: value}``); seeds only one of them ran are
-    ignored."""
+    ignored. ``plateau`` names the seeds on which the candidate's and the baseline's runs ended on
+    the class-prior plateau; a seed in both is a tie, not a gain."""
     common = sorted(set(candidate) & set(baseline))
-    gains, seeds, cand_div, base_div = [], [], [], []
+    gains, seeds, cand_div, base_div, ties = [], [], [], [], []
     for s in common:
         c, b = candidate[s], baseline[s]
         if c is None:
             cand_div.append(s)
         elif b is None:
             base_div.append(s)
+        elif s in plateau[0] and s in plateau[1]:
+            ties.append(s)
         else:
             gains.append(c - b)
             seeds.append(s)
-    return Paired(tuple(gains), tuple(seeds), tuple(cand_div), tuple(base_div))
+    return Paired(tuple(gains), tuple(seeds), tuple(cand_div), tuple(base_div), tuple(ties))
 
 
 @dataclass(frozen=True)
@@ -148,33 +178,50 @@ class Decision:
         return self.outcome in (CONFIRM, DROP)
 
 
-def decide(p: Paired, min_seeds: int = MIN_SEEDS, z: float = Z) -> Decision:
+def _seeds(seeds: tuple[int, ...]) -> str:
+    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+
+
+def decide(p: Paired, min_seeds: int = MIN_SEEDS, alpha: float = ALPHA) -> Decision:
     """Apply the rule (module docstring) to a paired comparison."""
     if p.candidate_diverged:
-        return Decision(REJECT, f"diverged on seed{'s' if len(p.candidate_diverged) > 1 else ''} "
-                                f"{', '.join(map(str, p.candidate_diverged))}", p)
+        return Decision(REJECT, f"diverged on {_seeds(p.candidate_diverged)}", p)
+    tied = f"; {_seeds(p.both_plateau)} left out, both runs on the plateau" if p.both_plateau else ""
     if p.n == 0:
+        if p.both_plateau:
+            return Decision(DROP, f"both runs on the class-prior plateau on every seed ({_seeds(p.both_plateau)}): "
+                                  f"nothing to compare", p)
         return Decision(DROP, "no seed with a value on both sides", p)
     if p.n < min_seeds:
         word = f"{p.n} paired seed{'s' if p.n > 1 else ''}, a screen"
         if p.mean > 0:
-            return Decision(CONFIRM, f"{word}: gain {100 * p.mean:+.1f} points, to be confirmed on {min_seeds}+ seeds", p)
-        return Decision(DROP, f"{word}: gain {100 * p.mean:+.1f} points", p)
-    se = p.stderr
+            return Decision(CONFIRM, f"{word}: gain {100 * p.mean:+.1f} points, to be confirmed on {min_seeds}+ seeds{tied}", p)
+        return Decision(DROP, f"{word}: gain {100 * p.mean:+.1f} points{tied}", p)
+    se, t = p.stderr, t_critical(p.n, alpha=alpha)
     text = f"mean gain {100 * p.mean:+.1f} points over {p.n} paired seeds, standard error {100 * se:.1f}"
-    if p.mean > 0 and p.mean > z * se:
-        return Decision(ADOPT, f"{text}: more than {z:g} standard errors", p)
-    return Decision(REJECT, f"{text}: not more than {z:g} standard errors", p)
+    if p.mean > t * se:
+        return Decision(ADOPT, f"{text}: more than t = {t:.2f} standard errors{tied}", p)
+    return Decision(REJECT, f"{text}: not more than t = {t:.2f} standard errors{tied}", p)
 
 
-def beyond_noise(p: Paired, min_seeds: int = MIN_SEEDS, z: float = Z) -> bool:
-    """Whether the rule calls a change larger than seed noise in either direction: a gain it
-    would adopt, a loss it would adopt were the comparison turned round, or a changed run that
-    diverged on any seed both ran (``pair`` counts a seed where both diverged there too)."""
+def beyond_noise(p: Paired, min_seeds: int = MIN_SEEDS, alpha: float = ALPHA) -> bool:
+    """Whether the change is larger than seed noise in either direction: at least ``min_seeds``
+    paired gains whose mean lies beyond Student's two-sided critical value times its standard
+    error, or a changed run that diverged on any seed both ran (``pair`` counts a seed where both
+    diverged there too)."""
     if p.candidate_diverged:
         return True
-    turned = Paired(tuple(-g for g in p.gains), p.seeds, (), p.baseline_only_diverged)
-    return decide(p, min_seeds, z).adopted or decide(turned, min_seeds, z).adopted
+    if p.n < max(2, min_seeds):
+        return False
+    return abs(p.mean) > t_critical(p.n, two_sided=True, alpha=alpha) * p.stderr
+
+
+def direction(p: Paired, min_seeds: int = MIN_SEEDS, alpha: float = ALPHA) -> str:
+    """``"helps"``, ``"hurts"`` or ``"nothing"`` (beyond seed noise, :func:`beyond_noise`): the
+    one reading of a reported change. A diverged changed run hurts."""
+    if not beyond_noise(p, min_seeds, alpha):
+        return "nothing"
+    return "hurts" if p.candidate_diverged or p.mean < 0 else "helps"
 
 
 @dataclass(frozen=True)
