@@ -1,6 +1,6 @@
 """Wall time each recipe needs to reach a target test accuracy, in one process on one machine.
 
-Trains the final recipe and the bar to beat (first seed, the profile's budget) one after the
+Trains the adopted recipe and the bar to beat (first seed, the profile's budget) one after the
 other, evaluates the test split every ``--every`` optimizer steps from an optimizer-step hook (the
 training loop is not changed), and stops each clock while it evaluates. The targets are the final
 mean test accuracy (over its cached seeds) of ``REFERENCE``, the course's recipe, as the goal

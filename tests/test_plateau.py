@@ -107,3 +107,23 @@ def test_the_study_figure_has_a_panel_per_recipe_and_precision_and_shows_every_m
     fig = plots.plateau_study(runs, {"the book's runs": 32, "twice the latest escape": 200})
     assert [ax.get_title() for ax in fig.axes] == ["reference, float32", "reference, bfloat16"]
     assert all(ax.get_xlim()[1] >= 200 for ax in fig.axes)  # a mark beyond a panel's last step stays visible
+
+
+def test_a_gap_exactly_at_the_convergence_limit_counts_as_converged(monkeypatch):
+    # catches: "<=" turned into "<" on the convergence gap (binary-exact numbers: 0.875 - 0.8125 = 0.0625)
+    monkeypatch.setattr(plateau, "CONVERGED_GAP", 0.0625)
+    curve = [0.2, 0.8125] + [0.875] * 10
+    chosen = plateau.choose_budget([run("reference", 0, curve)])
+    assert chosen["at_least"] == 128 and chosen["budget"] == 128  # accuracy 0.875 at 128: gap 0
+    slow = [0.2, 0.8125, 0.8125, 0.8125, 0.8125] + [0.875] * 10
+    assert plateau.choose_budget([run("reference", 0, slow)])["budget"] == 128  # gap exactly 0.0625
+
+
+def test_a_run_that_ends_exactly_at_the_budget_counts_there():
+    # catches: ">=" turned into ">" on a run's length: the short seed's accuracy at its last step
+    # is what holds the budget back
+    long = [0.2, 0.6] + [0.85] * 10  # escapes at 64, 384 steps
+    short = [0.2, 0.6, 0.6, 0.6]  # escapes at 64, ends at 128 far from converged
+    chosen = plateau.choose_budget([run("reference", 0, long), run("reference", 1, short)])
+    assert chosen["budget"] == 160 and chosen["seeds"] == [0]
+    assert plateau.not_escaped(0.2999, 0.2) and not plateau.not_escaped(0.30, 0.2) and plateau.not_escaped(None, 0.2)

@@ -295,3 +295,42 @@ def test_last_epoch_changes_per_seed_leave_out_runs_with_one_evaluation(monkeypa
     runs[0].epochs.insert(0, {"epoch": 0, "validation_accuracy": 0.4, "test_accuracy": 0.4})
     monkeypatch.setattr(runner, "results", lambda name, *a, **k: runs)
     assert report.last_epoch_changes("x") == [pytest.approx(0.1)]
+
+
+def test_a_rejected_change_that_hurts_beyond_noise_is_called_hurting(monkeypatch):
+    from svhn_debug import runner
+    from svhn_debug.registry import Registry
+    from svhn_debug.training import RunResult
+
+    reg = Registry()
+    reg.register("base", None, "?", seeds=(1, 2, 3, 4))
+    reg.register("worse", "base", "?", seeds=(1, 2, 3, 4), lr=3e-3)
+    reg.register("same", "base", "?", seeds=(1, 2, 3, 4), lr=2e-3)
+    values = {"base": [0.80, 0.82, 0.84, 0.81], "worse": [0.74, 0.79, 0.80, 0.76], "same": [0.81, 0.80, 0.85, 0.80]}
+
+    def results(name, *args, **kwargs):
+        return [RunResult(config={}, profile="smoke", seed=seed, steps=[], confusion=None, cockpit=None, meta={},
+                          epochs=[{"epoch": 1, "test_accuracy": v, "validation_accuracy": v}], diverged_at=None)
+                for seed, v in zip(reg.get(name).seeds, values[name])]
+    monkeypatch.setattr(runner, "results", results)
+    monkeypatch.setattr(runner, "get", lambda name, *a, **k: reg.get(name))
+    assert str(report.verdict("worse")).startswith("not adopted, it hurts beyond seed noise, against `base`")
+    assert str(report.verdict("same")).startswith("not adopted against `base`")
+
+
+def test_the_data_and_budget_are_read_from_the_run(monkeypatch):
+    from svhn_debug import runner
+    from svhn_debug.registry import Registry
+    from svhn_debug.training import RunResult
+
+    reg = Registry()
+    reg.register("ref", None, "?", seeds=(0,))
+    meta = {"data_fingerprint": "synthetic:abc", "steps_per_epoch": 32, "total_steps": 128, "full_steps": 2870}
+    run = RunResult(config={}, profile="cpu", seed=0, steps=[], confusion=None, cockpit=None, meta=meta,
+                    epochs=[], diverged_at=None)
+    monkeypatch.setattr(runner, "result", lambda name, *a, **k: run)
+    monkeypatch.setattr(runner, "get", lambda name, *a, **k: reg.get(name))
+    assert str(report.data_and_budget("ref")) == ("generated house numbers, about 8,192 training images, 128 optimizer "
+                                                  "steps a run (the exercise's: 2,870 steps on SVHN)")
+    meta["data_fingerprint"] = "svhn:def"
+    assert str(report.data_and_budget("ref")).startswith("SVHN, ")

@@ -56,7 +56,7 @@ def _cmd_run(args) -> int:
     if jobs:
         runner.pools(profile)  # generate (or check) the data once, before the workers start
     outcomes = runner.execute(jobs, args.jobs, args.executor, _slurm_options(args))
-    if args.all:  # the book's saved diagnoses: the final recipe among them is known only now
+    if args.all:  # the book's saved diagnoses: the adopted recipe among them is known only now
         from . import doctor
 
         diagnoses = doctor.plan(profile, force=args.force)
@@ -192,7 +192,7 @@ def _cmd_report(args) -> int:
     def line(b):
         return "n/a" if b["mean"] is None else f"{100 * b['mean']:.1f}% ± {100 * b['std']:.1f} over {b['seeds']} seeds"
     print(f"reference ({figures['reference']['name']}): {line(figures['reference'])}")
-    print(f"final ({figures['final']['name']}): {line(figures['final'])}")
+    print(f"adopted recipe ({figures['final']['name']}): {line(figures['final'])}")
     for r in figures["ablation"]:
         print(f"{r['bug']:<45} {r['direction']:<13} {r['experiment']:<22} {line(r)}")
     ratio = figures["time_to_accuracy_ratio"]
@@ -264,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--save", action="store_true", help="save the diagnosis for the book (cache/doctor/)")
     doctor.add_argument("--json", action="store_true")
     doctor.set_defaults(func=_cmd_doctor)
-    rep = sub.add_parser("report", help="the figures the summary rests on: the bar, the final recipe, every bug both ways")
+    rep = sub.add_parser("report", help="the figures the summary rests on: the bar, the adopted recipe, every bug both ways")
     rep.add_argument("--json", action="store_true", help="as JSON (test accuracies as fractions)")
     rep.set_defaults(func=_cmd_report)
     return parser

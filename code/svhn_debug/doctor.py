@@ -126,7 +126,7 @@ def saved(name: str, steps: int | None = None, profile: Profile | None = None) -
 
 def book_diagnoses(profile: Profile | None = None) -> list[str]:
     """The experiments whose saved whole-run diagnoses the book reads: ``logbook.DIAGNOSED``
-    and the final recipe (derived from the decisions, so known only once those runs are cached)."""
+    and the adopted recipe (derived from the decisions, so known only once those runs are cached)."""
     from . import report
     from .logbook import DIAGNOSED
 

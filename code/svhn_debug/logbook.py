@@ -70,7 +70,7 @@ register("cosine", "relu-batchnorm", "Does a warmup and cosine decay of the lear
          scheduler="warmup_cosine")
 register("augment", "relu-batchnorm", "Do small shifts and brightness/contrast jitter reduce the train-test gap?",
          train_transform="shift_jitter")
-register("final", "relu-batchnorm", "How much does a 2.5 times longer run add (the final configuration)?",
+register("longer-run", "relu-batchnorm", "How much does a 2.5 times longer run add?",
          seeds=SEEDS, epochs=25)
 
 # --- Ablations: put one bug back into the fixed configuration --------------------------------
@@ -188,7 +188,7 @@ for _rule, _trial in EXAM_BEST.items():
 # --- The path: fixes, then the tuning steps the rule decides ----------------------------------
 # The fixes are taken because they remove bugs (each is measured both ways in the ablation); the
 # tuning steps are proposals, in the order the logbook made them, each against its starting
-# point: `report.ladder()` keeps those the rule adopts, so the path and the final recipe are
+# point: `report.ladder()` keeps those the rule adopts, so the path and the adopted recipe are
 # derived from the decisions, never typed.
 FIX_PATH = ["colleague", "lean", "zero-grad", "lr-1e-3", "constant-lr", "no-rotation", "sound-split", "normalize"]
 TUNING_STEPS = [("relu-batchnorm", "normalize")] + [(c, "relu-batchnorm") for c in CONFIRMED]
@@ -202,7 +202,7 @@ REFERENCE_LEARNING = "reference-bn-hidden"  # the course's recipe with the one c
 # `check` is the health check's code that names the bug (svhn_debug.checks).
 COLLEAGUE_START = "lean"
 
-# The runs the checks chapter diagnoses with the monitor (besides the final recipe, derived):
+# The runs the checks chapter diagnoses with the monitor (besides the adopted recipe, derived):
 # the notebook, and the BatchNorm model with the notebook's evaluation helper, where training in
 # evaluation mode first matters.
 DIAGNOSED = ["colleague", "ablate-eval-mode"]

@@ -276,7 +276,7 @@ def last_loss(name: str, window: int = 8) -> float:
 
 
 def ladder() -> list[str]:
-    """The path from the notebook to the final recipe: the fixes, then every tuning step the rule
+    """The path from the notebook to the adopted recipe: the fixes, then every tuning step the rule
     adopts (:func:`adopted_path` over ``logbook.TUNING_STEPS``)."""
     from .logbook import FIX_PATH, TUNING_STEPS
 
@@ -472,7 +472,7 @@ def ablation_table() -> str:
 
 def summary_figures() -> dict:
     """The figures the summary rests on (``python -m svhn_debug report --json``): the bar to
-    beat, the final recipe, every bug both ways (test accuracies as fractions), and the
+    beat, the adopted recipe, every bug both ways (test accuracies as fractions), and the
     time-to-accuracy ratio measured by ``bench/time_to_accuracy.py`` (``None`` until measured)."""
     from .logbook import REFERENCE
 
@@ -490,6 +490,18 @@ def summary_figures() -> dict:
             "decisions": [decision_record(c, b) for c, b in TUNING_STEPS],
             "ablation": [bug_row(r) for r in ablation()],
             "time_to_accuracy_ratio": (time_to_accuracy() or {}).get("ratio")}
+
+
+def data_and_budget(name: str = "reference") -> Inline:
+    """What the book's results are measured on, read from a cached run (first seed): the data
+    (generated house numbers or SVHN, from the run's data fingerprint), the training images and
+    the optimizer steps a run of the notebook's epochs makes, against the exercise's."""
+    run = runner.result(name)
+    source = run.meta["data_fingerprint"].split(":", 1)[0]
+    data = "generated house numbers" if source == "synthetic" else "SVHN"
+    images = run.meta["steps_per_epoch"] * runner.get(name).config.batch_size
+    return Inline(f"{data}, about {images:,} training images, {run.meta['total_steps']:,} optimizer steps a run "
+                  f"(the exercise's: {run.meta['full_steps']:,} steps on SVHN)")
 
 
 def bench_result(name: str, profile_name: str | None = None) -> dict | None:
@@ -791,11 +803,14 @@ def best_test_gap(names: list[str]) -> float:
     return float(max(gaps))
 
 
-def plateau_epochs(name: str, margin: float = 0.05) -> list[int]:
-    """Per cached seed of ``name``, the evaluated epochs whose validation accuracy stays within
-    ``margin`` of the share of the most common digit: epochs spent on the class-prior plateau."""
+def plateau_epochs(name: str) -> list[int]:
+    """Per cached seed of ``name``, the evaluated epochs whose validation accuracy has not escaped
+    the class-prior plateau (:func:`svhn_debug.plateau.not_escaped`, against the share of the most
+    common digit of the validation split)."""
+    from .plateau import not_escaped
+
     chance = majority_share(name, "validation")
-    return [int(sum(row["validation_accuracy"] < chance + margin for row in run.epochs)) for run in runner.results(name)]
+    return [int(sum(not_escaped(row["validation_accuracy"], chance) for row in run.epochs)) for run in runner.results(name)]
 
 
 def peak(name: str, quantity: str) -> tuple[int, float, float]:
