@@ -150,7 +150,26 @@ def test_eval_mode_without_batchnorm_or_dropout_is_not_reported():
 def test_unnormalised_inputs(scale, shift):
     model, opt = fresh()
     found = codes(model, opt, steps=5, scale=scale, shift=shift)
-    assert "UNNORMALISED_INPUTS" in found and found["UNNORMALISED_INPUTS"].step == 0
+    # judged on the first three batches pooled: at the third
+    assert "UNNORMALISED_INPUTS" in found and found["UNNORMALISED_INPUTS"].step == 2
+    assert found["UNNORMALISED_INPUTS"].evidence["batches"] == 3
+
+
+def test_one_odd_batch_is_not_unnormalised_inputs():
+    # catches: judging each batch alone (one batch of 64 drawn from a clean source can look squeezed)
+    model, opt = fresh()
+    calls = []
+
+    def first_squeezed(g):
+        x, y = batch(g)
+        calls.append(1)
+        return (x * 0.4 if len(calls) == 1 else x), y
+    assert "UNNORMALISED_INPUTS" not in codes(model, opt, steps=5, data=first_squeezed)
+
+
+def test_fewer_batches_than_pooled_are_still_judged_at_the_end():
+    model, opt = fresh()
+    assert "UNNORMALISED_INPUTS" in codes(model, opt, steps=2, scale=40.0, shift=128.0)
 
 
 def test_saturated_tanh():
@@ -195,6 +214,34 @@ def test_non_finite_loss():
         return x, y
     found = codes(model, opt, steps=12, data=poisoned)
     assert "NON_FINITE_LOSS" in found and found["NON_FINITE_LOSS"].step == 0
+    assert found["NON_FINITE_LOSS"].evidence["layer"] == "input" and "look at the data" in found["NON_FINITE_LOSS"].message
+
+
+class _Log(nn.Module):
+    def forward(self, x):
+        return torch.log(x)
+
+
+def test_a_non_finite_loss_is_traced_to_the_layer_that_first_produced_it():
+    # a log of ReLU outputs: -inf wherever a unit is off, from the first step
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(D, 32), nn.ReLU(), _Log(), nn.Linear(32, C))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    f = codes(model, opt, steps=12)["NON_FINITE_LOSS"]
+    assert (f.evidence["layer"], f.evidence["layer_step"], f.step) == ("2", 0, 0)
+    assert "layer 2 (_Log)" in f.message
+
+
+def test_a_non_finite_loss_made_by_the_loss_itself_says_so():
+    torch.manual_seed(0)
+    model, opt = fresh()
+
+    def hand_loss(out, y):  # log(0) for the classes the softmax underflows on
+        return -(torch.log(torch.softmax(out * 1e4, 1))[torch.arange(len(y)), y]).mean()
+    with GlobalAttach() as attach:
+        train(model, opt, steps=12, loss_fn=hand_loss)
+    f = {x.code: x for x in attach.findings()}["NON_FINITE_LOSS"]
+    assert f.evidence["layer"] is None and "the loss computation itself" in f.message, (f, attach.monitors[0]._losses[:3])
 
 
 def test_split_overlap_by_content_not_by_index():
@@ -221,6 +268,101 @@ def test_eval_augmentation_and_its_clean_counterpart():
 
     assert [f.code for f in check_eval_transforms(Images(random=True))] == ["EVAL_AUGMENTATION"]
     assert check_eval_transforms(Images(random=False)) == []
+
+
+# --------------------------------------------------------------------------- loss inputs, missing gradients
+
+
+class _Softmaxed(nn.Module):
+    """The MLP with a softmax on its output: probabilities, not logits."""
+
+    def __init__(self, log: bool = False):
+        super().__init__()
+        self.net, self.log = mlp(), log
+
+    def forward(self, x):
+        return torch.log_softmax(self.net(x), 1) if self.log else torch.softmax(self.net(x), 1)
+
+
+@pytest.mark.parametrize("model_kind, loss_fn, says", [
+    ("softmax", nn.CrossEntropyLoss(), "softmax, then a cross-entropy loss"),
+    ("softmax", nn.NLLLoss(), "softmax probabilities fed to NLLLoss"),
+    ("plain", nn.NLLLoss(), "raw scores of a linear layer fed to NLLLoss"),
+])
+def test_a_loss_fed_the_wrong_kind_of_output_is_named_at_the_first_step(model_kind, loss_fn, says):
+    # a monitor alone reads loss modules; the runner reads functional losses too (test below)
+    torch.manual_seed(0)
+    model = _Softmaxed() if model_kind == "softmax" else mlp()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    found = codes(model, opt, steps=5, loss_fn=loss_fn)
+    assert "LOSS_INPUT_MISMATCH" in found and found["LOSS_INPUT_MISMATCH"].step == 0
+    assert says in found["LOSS_INPUT_MISMATCH"].message
+
+
+@pytest.mark.parametrize("model_kind, loss_fn", [
+    ("plain", nn.CrossEntropyLoss()), ("log", nn.NLLLoss()),
+    ("plain", lambda out, y: nn.functional.nll_loss(torch.log_softmax(out, 1), y)),
+    ("softmax", lambda out, y: nn.functional.nll_loss(torch.log(out), y)),  # log of softmax by hand: right
+    ("plain", lambda out, y: nn.functional.cross_entropy(out, y, label_smoothing=0.1)),
+])
+def test_the_right_output_for_each_loss_is_silent(model_kind, loss_fn):
+    torch.manual_seed(0)
+    model = {"plain": mlp, "log": lambda: _Softmaxed(log=True), "softmax": _Softmaxed}[model_kind]()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    assert "LOSS_INPUT_MISMATCH" not in codes(model, opt, steps=5, loss_fn=loss_fn)
+    with GlobalAttach() as attach:  # the runner reads the graph of every loss .backward() is called on
+        train(model, opt, steps=5, loss_fn=loss_fn)
+    assert attach.backward_calls == 5 and "LOSS_INPUT_MISMATCH" not in {f.code for f in attach.findings()}
+
+
+def test_sigmoid_before_a_loss_with_logits_is_named_and_plain_bce_on_a_sigmoid_is_not():
+    def run(loss_fn):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(D, 1), nn.Sigmoid())
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        data = lambda g: (torch.randn(32, D, generator=g), torch.randint(0, 2, (32, 1), generator=g).float())
+        return codes(model, opt, steps=3, loss_fn=loss_fn, data=data)
+    assert "sigmoid, then BCEWithLogitsLoss" in run(nn.BCEWithLogitsLoss())["LOSS_INPUT_MISMATCH"].message
+    assert "LOSS_INPUT_MISMATCH" not in run(nn.BCELoss())
+
+
+def test_the_runner_reads_the_loss_graph_of_backward_for_a_functional_loss():
+    torch.manual_seed(0)
+    model = _Softmaxed()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    with GlobalAttach() as attach:
+        train(model, opt, steps=4, loss_fn=lambda out, y: nn.functional.cross_entropy(out, y))
+    found = {f.code: f for f in attach.findings()}
+    assert found["LOSS_INPUT_MISMATCH"].step == 0
+
+
+class _Detached(nn.Module):
+    """A bug seen in real code: the first layer's output is detached, so it never learns."""
+
+    def __init__(self):
+        super().__init__()
+        self.first, self.head = nn.Linear(D, 32), nn.Linear(32, C)
+        self.unused = nn.Linear(32, 32)  # built, never called
+
+    def forward(self, x):
+        return self.head(torch.relu(self.first(x)).detach())
+
+
+def test_parameters_without_a_gradient_are_named_at_the_third_sampled_step():
+    torch.manual_seed(0)
+    model = _Detached()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    found = codes(model, opt, steps=40)
+    f = found["NO_GRADIENT"]
+    assert f.step == 20  # sampled at steps 0, 10 and 20 (interval 10, three samples)
+    assert f.evidence["parameters"] == ["first.weight", "first.bias", "unused.weight", "unused.bias"]
+
+
+def test_gradients_that_are_cleared_before_the_step_are_not_missing_gradients():
+    # zero_grad(set_to_none) before backward is the usual order; a BatchNorm net's biases before
+    # BatchNorm get (nearly) zero but existing gradients: silent
+    model, opt = fresh(bn=True, depth=2)
+    assert "NO_GRADIENT" not in codes(model, opt, steps=40)
 
 
 def test_every_code_has_a_planted_test_here():
@@ -462,94 +604,3 @@ def test_the_runner_checks_the_data_behind_the_scripts_own_loaders(tmp_path, pla
     else:
         assert f" {code}" in proc.stderr and "1 finding(s)" in proc.stderr, proc.stderr
 
-
-# --------------------------------------------------------------------------- loss inputs, missing gradients
-
-
-class _Softmaxed(nn.Module):
-    """The MLP with a softmax on its output: probabilities, not logits."""
-
-    def __init__(self, log: bool = False):
-        super().__init__()
-        self.net, self.log = mlp(), log
-
-    def forward(self, x):
-        return torch.log_softmax(self.net(x), 1) if self.log else torch.softmax(self.net(x), 1)
-
-
-@pytest.mark.parametrize("model_kind, loss_fn, says", [
-    ("softmax", nn.CrossEntropyLoss(), "softmax, then a cross-entropy loss"),
-    ("softmax", lambda out, y: nn.functional.cross_entropy(out, y), "softmax, then a cross-entropy loss"),
-    ("softmax", nn.NLLLoss(), "softmax probabilities fed to NLLLoss"),
-    ("plain", nn.NLLLoss(), "raw scores of a linear layer fed to NLLLoss"),
-])
-def test_a_loss_fed_the_wrong_kind_of_output_is_named_at_the_first_step(model_kind, loss_fn, says):
-    torch.manual_seed(0)
-    model = _Softmaxed() if model_kind == "softmax" else mlp()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    found = codes(model, opt, steps=5, loss_fn=loss_fn)
-    assert "LOSS_INPUT_MISMATCH" in found and found["LOSS_INPUT_MISMATCH"].step == 0
-    assert says in found["LOSS_INPUT_MISMATCH"].seen
-
-
-@pytest.mark.parametrize("model_kind, loss_fn", [
-    ("plain", nn.CrossEntropyLoss()), ("log", nn.NLLLoss()),
-    ("plain", lambda out, y: nn.functional.nll_loss(torch.log_softmax(out, 1), y)),
-    ("softmax", lambda out, y: nn.functional.nll_loss(torch.log(out), y)),  # log of softmax by hand: right
-    ("plain", lambda out, y: nn.functional.cross_entropy(out, y, label_smoothing=0.1)),
-])
-def test_the_right_output_for_each_loss_is_silent(model_kind, loss_fn):
-    torch.manual_seed(0)
-    model = {"plain": mlp, "log": lambda: _Softmaxed(log=True), "softmax": _Softmaxed}[model_kind]()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    assert "LOSS_INPUT_MISMATCH" not in codes(model, opt, steps=5, loss_fn=loss_fn)
-
-
-def test_sigmoid_before_a_loss_with_logits_is_named_and_plain_bce_on_a_sigmoid_is_not():
-    def run(loss_fn):
-        torch.manual_seed(0)
-        model = nn.Sequential(nn.Linear(D, 1), nn.Sigmoid())
-        opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        data = lambda g: (torch.randn(32, D, generator=g), torch.randint(0, 2, (32, 1), generator=g).float())
-        return codes(model, opt, steps=3, loss_fn=loss_fn, data=data)
-    assert "sigmoid, then BCEWithLogitsLoss" in run(nn.BCEWithLogitsLoss())["LOSS_INPUT_MISMATCH"].seen
-    assert "LOSS_INPUT_MISMATCH" not in run(nn.BCELoss())
-
-
-def test_the_runner_reads_the_loss_graph_of_backward_for_a_functional_loss():
-    torch.manual_seed(0)
-    model = _Softmaxed()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    with GlobalAttach() as attach:
-        train(model, opt, steps=4, loss_fn=lambda out, y: nn.functional.cross_entropy(out, y))
-    found = {f.code: f for f in attach.findings()}
-    assert found["LOSS_INPUT_MISMATCH"].step == 0
-
-
-class _Detached(nn.Module):
-    """A bug seen in real code: the first layer's output is detached, so it never learns."""
-
-    def __init__(self):
-        super().__init__()
-        self.first, self.head = nn.Linear(D, 32), nn.Linear(32, C)
-        self.unused = nn.Linear(32, 32)  # built, never called
-
-    def forward(self, x):
-        return self.head(torch.relu(self.first(x)).detach())
-
-
-def test_parameters_without_a_gradient_are_named_at_the_third_sampled_step():
-    torch.manual_seed(0)
-    model = _Detached()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    found = codes(model, opt, steps=40)
-    f = found["NO_GRADIENT"]
-    assert f.step == 20  # sampled at steps 0, 10 and 20 (interval 10, three samples)
-    assert f.evidence["parameters"] == ["first.weight", "first.bias", "unused.weight", "unused.bias"]
-
-
-def test_gradients_that_are_cleared_before_the_step_are_not_missing_gradients():
-    # zero_grad(set_to_none) before backward is the usual order; a BatchNorm net's biases before
-    # BatchNorm get (nearly) zero but existing gradients: silent
-    model, opt = fresh(bn=True, depth=2)
-    assert "NO_GRADIENT" not in codes(model, opt, steps=40)

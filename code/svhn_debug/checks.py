@@ -71,6 +71,14 @@ CODES: dict[str, tuple[str, str]] = {
                                  "learning rate or look for a division by zero or log(0)."),
     "SPLIT_OVERLAP": ("error", "Samples of the training split also appear in an evaluation split, so its scores "
                                "measure memory, not generalisation. Build the splits from disjoint samples."),
+    "LOSS_INPUT_MISMATCH": ("error", "The loss is fed outputs of the wrong kind: probabilities where it applies its own "
+                                     "(log-)softmax or sigmoid (softmax before CrossEntropyLoss, sigmoid before "
+                                     "BCEWithLogitsLoss), or raw scores where it expects log-probabilities (NLLLoss "
+                                     "without log_softmax). The loss then trains on squashed or wrongly scaled "
+                                     "outputs. Give the loss what its documentation asks for."),
+    "NO_GRADIENT": ("warning", "Parameters the optimizer updates never received a gradient: they are not on the path "
+                               "from the inputs to the loss (a detached tensor, a layer built but never called, a "
+                               "branch under no_grad), so they never learn. Check the model's forward pass."),
     "EVAL_AUGMENTATION": ("warning", "Reading the same evaluation sample twice gives different inputs: a random "
                                      "transform is applied to evaluation data, which makes its scores noisy and "
                                      "biased. Use deterministic transforms for evaluation."),
@@ -172,21 +180,33 @@ class TrainingMonitor:
         self._first_grad_norm: float | None = None
         self._input_batches = 0
         self._classes: int | None = None
+        self._graphs_left = 3  # losses whose autograd graph is read for LOSS_INPUT_MISMATCH
+        self._unnormalised: tuple | None = None  # UNNORMALISED_INPUTS, held until the step's loss is seen
+        self._input_moments: tuple | None = None  # (count, sum, sum of squares) per channel of the inputs looked at
+        self._input_storages: list[int] = []
+        self.bce_target_storages: set[int] = set()  # inputs that are BCE targets must stay in [0, 1]
+        self.inputs_are_targets = False
+        self._gradient_samples = 0  # sampled steps at which the gradients were looked at
+        self._never_grad: dict[int, torch.Tensor] | None = None  # parameters without a gradient so far
+        self._leaves = {id(m): n for n, m in model.named_modules() if not any(True for _ in m.children())}
+        self._finite: list[tuple[int, int, torch.Tensor]] = []  # (step, layer, output finite?) not yet read
+        self._first_non_finite: tuple[int, str] | None = None  # (step, layer) of the first non-finite output
         self._norm_layers = [m for m in model.modules() if isinstance(m, _NORM_OR_DROPOUT)]
         params = [p for g in optimizer.param_groups for p in g["params"] if p.requires_grad]
         if not params:
             raise ValueError("the optimizer has no parameter that requires a gradient")
         self._watched = params[0]
+        self._params = params
         self._layers = [p for p in params if p.ndim > 1] or params  # weights, in the optimizer's order
         self._handles.append(optimizer.register_step_pre_hook(self._before_step))
         self._handles.append(optimizer.register_step_post_hook(self._after_step))
         self._handles.append(self._watched.register_hook(self._on_first_grad))
-        self._handles.append(model.register_forward_pre_hook(self._on_input))
-        self._handles.append(model.register_forward_hook(self._on_output))
+        # Module hooks are global and filter by module: hooks stored on the model itself would
+        # travel with it into torch.save(model) (which then fails to pickle the monitor) and
+        # copy.deepcopy(model) (which would copy the monitor too).
+        self._activations = {id(m) for m in model.modules() if isinstance(m, (nn.Tanh, nn.Sigmoid, nn.ReLU))}
+        self._handles.append(nn.modules.module.register_module_forward_pre_hook(self._on_any_input))
         self._handles.append(nn.modules.module.register_module_forward_hook(self._on_any_module))
-        for m in model.modules():
-            if isinstance(m, (nn.Tanh, nn.Sigmoid, nn.ReLU)):
-                self._handles.append(m.register_forward_hook(self._on_activation))
 
     # ----------------------------------------------------------------- bookkeeping
 
@@ -227,6 +247,9 @@ class TrainingMonitor:
             self._stepped = False
 
     def _on_input(self, module: nn.Module, args: tuple) -> None:
+        if args and isinstance(args[0], torch.Tensor) and args[0].is_floating_point() and module.training \
+                and torch.is_grad_enabled() and self._first_non_finite is None:
+            self._finite.append((self.steps, _INPUT, torch.isfinite(args[0].detach()).all()))
         if not module.training or self._input_batches >= self.t.input_batches or not args:
             return
         x = args[0]
@@ -236,31 +259,85 @@ class TrainingMonitor:
             return  # made by another module of the script (a generator's images): not data
         self._input_batches += 1
         dims = [d for d in range(x.ndim) if d != 1]
-        mean = x.detach().float().mean(dim=dims)
-        std = x.detach().float().std(dim=dims).clamp_min(1e-12)
+        v = x.detach().double()
+        moments = (torch.tensor(float(v.numel() // v.shape[1]), dtype=torch.float64), v.sum(dim=dims), v.pow(2).sum(dim=dims))
+        if self._input_moments is not None and self._input_moments[1].shape != moments[1].shape:
+            return  # another input shape: keep the first one's statistics
+        self._input_moments = moments if self._input_moments is None else \
+            tuple(a + b for a, b in zip(self._input_moments, moments))
+        self._input_storages.append(_storage(x))
+        if self._input_batches == self.t.input_batches:
+            self._pool_inputs()
+
+    def _pool_inputs(self) -> None:
+        """Judge the input statistics pooled over the batches looked at (one batch's channel
+        statistics are too noisy to judge alone)."""
+        if not self._input_moments or self._unnormalised is not None:
+            return
+        n, total, squares = self._input_moments
+        mean = (total / n).float()
+        std = ((squares / n - (total / n) ** 2).clamp_min(0) * n / (n - 1).clamp_min(1)).sqrt().float().clamp_min(1e-12)
         off_centre = (mean.abs() / std > self.t.input_mean).any().item()
         low, high = self.t.input_std
         badly_scaled = ((std < low) | (std > high)).any().item()
         if off_centre or badly_scaled:
-            self._raise("UNNORMALISED_INPUTS",
-                        f"Training inputs have per-channel means {_fmt(mean)} and standard deviations {_fmt(std)}.",
-                        {"mean": mean.tolist(), "std": std.tolist()})
+            # held until the optimizer steps: an input that is also the target of a binary
+            # cross-entropy loss (an autoencoder's) must stay in [0, 1]
+            self._unnormalised = (set(self._input_storages), self.steps,
+                                  f"Training inputs ({self._input_batches} batches) have per-channel means {_fmt(mean)} "
+                                  f"and standard deviations {_fmt(std)}.",
+                                  {"mean": mean.tolist(), "std": std.tolist(), "batches": self._input_batches})
+        self._input_moments = ()
+
+    def _judge_inputs(self) -> None:
+        if self._unnormalised is None or "UNNORMALISED_INPUTS" in self._found:
+            return
+        storages, step, seen, evidence = self._unnormalised
+        self._unnormalised = None
+        if storages & self.bce_target_storages:
+            self.inputs_are_targets = True
+        if not self.inputs_are_targets:
+            self._raise("UNNORMALISED_INPUTS", seen, evidence, step=step)
 
     def _on_output(self, module: nn.Module, args: tuple, output: Any) -> None:
         if self._classes is None and isinstance(output, torch.Tensor) and output.ndim == 2 and output.shape[1] > 1:
             self._classes = int(output.shape[1])
 
+    def _on_any_input(self, module: nn.Module, args: tuple) -> None:
+        if module is self.model:
+            self._on_input(module, args)
+
     def _on_any_module(self, module: nn.Module, args: tuple, output: Any) -> None:
+        if module is self.model:
+            self._on_output(module, args, output)
+        elif id(module) in self._activations:
+            self._on_activation(module, args, output)
         if module is not self.model and isinstance(output, torch.Tensor):
             self._produced.add(_storage(output))
+            if id(module) in self._leaves and self._first_non_finite is None and module.training \
+                    and torch.is_grad_enabled() and output.is_floating_point():
+                # read with the losses, once an interval: no host-device sync per layer
+                self._finite.append((self.steps, id(module), torch.isfinite(output.detach()).all()))
         # The training loss: the first loss module called with gradients on since the last step.
         if not isinstance(module, nn.modules.loss._Loss) or self.loss_from_backward or not torch.is_grad_enabled():
             return
         if isinstance(output, torch.Tensor):
             self.take_loss(output, "loss module")
 
+    def read_loss_graph(self, loss: torch.Tensor) -> None:
+        """Look at what fed the loss (:func:`loss_input_problem`), for the first few losses."""
+        if self._graphs_left <= 0 or loss.grad_fn is None:
+            return
+        self._graphs_left -= 1
+        self.bce_target_storages.update(_storage(t) for t in bce_targets(loss))
+        problem = loss_input_problem(loss)
+        if problem:
+            self._raise("LOSS_INPUT_MISMATCH", f"At step {self.steps}, the training loss was computed from {problem}.",
+                        {"problem": problem})
+
     def take_loss(self, loss: torch.Tensor, source: str) -> None:
         """Record this step's training loss (the first one offered since the last step)."""
+        self.read_loss_graph(loss)
         if self._loss_seen_this_step:
             return
         self._loss_seen_this_step = True
@@ -269,7 +346,19 @@ class TrainingMonitor:
         if len(self._pending_losses) >= self.t.interval:
             self._flush_losses()
 
+    def _read_finite_flags(self) -> None:
+        """Find the first training-mode layer output (in call order) that was not finite."""
+        if not self._finite:
+            return
+        flags = torch.stack([f for _, _, f in self._finite]).tolist()  # one sync per interval
+        for (step, layer, _), ok in zip(self._finite, flags):
+            if not ok:
+                self._first_non_finite = (step, self._leaves.get(layer, "input"))
+                break
+        self._finite.clear()
+
     def _flush_losses(self) -> None:
+        self._read_finite_flags()
         if not self._pending_losses:
             return
         first = len(self._losses)
@@ -278,8 +367,18 @@ class TrainingMonitor:
         self._losses.extend(values)
         for i, v in enumerate(values):
             if not math.isfinite(v):
-                self._raise("NON_FINITE_LOSS", f"The training loss was {v} at step {first + i}.", {"loss": str(v)},
-                            step=first + i)
+                origin = self._first_non_finite
+                origin = origin if origin is not None and origin[0] <= first + i else None  # later: a consequence
+                if origin is not None and origin[1] == "input":
+                    where = f" The model's input batch held NaN or infinite values at step {origin[0]}: look at the data."
+                elif origin is not None:
+                    where = (f" The first non-finite output came from layer {origin[1]} "
+                             f"({type(dict(self.model.named_modules())[origin[1]]).__name__}) at step {origin[0]}.")
+                else:
+                    where = " Every layer's output was finite: the loss computation itself produced it."
+                self._raise("NON_FINITE_LOSS", f"The training loss was {v} at step {first + i}.{where}",
+                            {"loss": str(v), "layer": None if origin is None else origin[1],
+                             "layer_step": None if origin is None else origin[0]}, step=first + i)
                 break
         self._judge_losses()
 
@@ -309,6 +408,7 @@ class TrainingMonitor:
                         f"that were not cleared after its previous step (left-over norm "
                         f"{self._stale['stale_grad_norm']:.3g}).", dict(self._stale))
             self._stale = None
+        self._judge_inputs()
         self._produced.clear()
         self._lrs.append(float(optimizer.param_groups[0]["lr"]))
         self._judge_lr()
@@ -378,7 +478,26 @@ class TrainingMonitor:
                                         f"over {len(r)} sampled steps.",
                         {"median_update_ratio": statistics.median(r), "samples": len(r)})
 
+    def _judge_missing_gradients(self) -> None:
+        """NO_GRADIENT: parameters without a (non-zero) gradient at every one of the first
+        ``update_samples`` sampled steps, while others had one."""
+        if self._never_grad is None:
+            self._never_grad = {id(p): p for p in self._params}
+        for key in [k for k, p in self._never_grad.items() if p.grad is not None and bool(p.grad.detach().abs().max() > 0)]:
+            del self._never_grad[key]
+        self._gradient_samples += 1
+        if self._gradient_samples == self.t.update_samples and self._never_grad \
+                and len(self._never_grad) < len(self._params):
+            names = {id(p): n for n, p in self.model.named_parameters()}
+            missing = [names.get(k, f"a {tuple(p.shape)} parameter") for k, p in self._never_grad.items()]
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            self._raise("NO_GRADIENT", f"{len(missing)} of the {len(self._params)} parameters the optimizer updates had no "
+                                       f"gradient at any of {self._gradient_samples} sampled steps: {shown}.",
+                        {"parameters": missing, "sampled_steps": self._gradient_samples})
+
     def _look_at_gradients(self) -> None:
+        if self._gradient_samples < self.t.update_samples:
+            self._judge_missing_gradients()
         grads = [p.grad for p in self._layers if p.grad is not None]
         if not grads:
             return
@@ -422,8 +541,87 @@ class TrainingMonitor:
         """Everything found so far, in the order it was first raised (errors before warnings
         on the same step)."""
         self._flush_losses()
+        if self._input_moments:  # fewer batches than input_batches: judge what was seen
+            self._pool_inputs()
+        self._judge_inputs()
         order = {s: i for i, s in enumerate(reversed(SEVERITIES))}
         return sorted(self._found.values(), key=lambda f: (f.step if f.step is not None else -1, order[f.severity]))
+
+
+_INPUT = 0  # layer key of the model's input in the finiteness flags (module ids are never 0)
+
+_PASS_THROUGH = ("View", "Reshape", "UnsafeView", "Squeeze", "Unsqueeze", "Permute", "Transpose", "T",
+                 "Clone", "ToCopy", "Contiguous", "Expand", "Alias")
+"""Autograd nodes that only reshape or copy: looked through when reading what fed a loss."""
+
+
+def _node_name(node) -> str:
+    name = type(node).__name__
+    for suffix in ("Backward0", "Backward1", "Backward"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def bce_targets(loss: torch.Tensor, depth: int = 12) -> list[torch.Tensor]:
+    """The targets of the binary cross-entropy losses in ``loss``'s autograd graph (as saved by
+    autograd for the backward pass): inputs that are also such targets must stay in [0, 1]."""
+    frontier, seen, found = [loss.grad_fn], set(), []
+    for _ in range(depth):
+        nxt = []
+        for node in frontier:
+            if node is None or id(node) in seen:
+                continue
+            seen.add(id(node))
+            if _node_name(node) in ("BinaryCrossEntropy", "BinaryCrossEntropyWithLogits"):
+                target = getattr(node, "_saved_target", None)
+                if isinstance(target, torch.Tensor):
+                    found.append(target)
+            nxt.extend(n for n, _ in getattr(node, "next_functions", ()) if n is not None)
+        frontier = nxt
+    return found
+
+
+def _source(node, depth: int = 8):
+    """The first node feeding ``node``'s first input that is not a reshape or a copy."""
+    for _ in range(depth):
+        inputs = [n for n, _ in getattr(node, "next_functions", ()) if n is not None]
+        if not inputs:
+            return None
+        node = inputs[0]
+        if _node_name(node) not in _PASS_THROUGH:
+            return node
+    return None
+
+
+def loss_input_problem(loss: torch.Tensor, depth: int = 12) -> str | None:
+    """What is wrong with the input of the loss that produced ``loss``, read from its autograd
+    graph (so a loss module, ``F.cross_entropy`` and ``F.nll_loss`` all count); ``None``: nothing
+    found. Looks only at the graph; computes nothing."""
+    frontier, seen = [loss.grad_fn], set()
+    for _ in range(depth):
+        nxt = []
+        for node in frontier:
+            if node is None or id(node) in seen:
+                continue
+            seen.add(id(node))
+            name = _node_name(node)
+            fed = _source(node)
+            fed_name = _node_name(fed) if fed is not None else None
+            if name.startswith("NllLoss"):
+                if fed_name == "LogSoftmax":
+                    before = _source(fed)
+                    if before is not None and _node_name(before) == "Softmax":
+                        return "softmax, then a cross-entropy loss that applies log_softmax again"
+                elif fed_name == "Softmax":
+                    return "softmax probabilities fed to NLLLoss, which expects log-probabilities"
+                elif fed_name in ("Addmm", "Mm", "Linear", "Convolution", "MkldnnConvolution"):
+                    return "raw scores of a linear layer fed to NLLLoss, which expects log-probabilities"
+            if name == "BinaryCrossEntropyWithLogits" and fed_name == "Sigmoid":
+                return "sigmoid, then BCEWithLogitsLoss, which applies the sigmoid again"
+            nxt.extend(n for n, _ in getattr(node, "next_functions", ()) if n is not None)
+        frontier = nxt
+    return None
 
 
 def _storage(x: torch.Tensor) -> int:
@@ -516,6 +714,9 @@ class GlobalAttach:
         self._losses: list[torch.Tensor] = []  # what .backward() was called on since the last step
         self._backward = None
         self.backward_calls = 0
+        self._graphs_left = 3  # .backward() losses whose autograd graph is read
+        self._graph_problems: list[str] = []  # what those graphs showed, for the next optimizer step
+        self._bce_targets: set[int] = set()  # storages of binary cross-entropy targets in those graphs
         self._loader_iter = None
         self._last_loader = None  # the DataLoader that yielded most recently
         self.train_sets: list = []  # datasets behind loaders whose batches fed an optimizer step
@@ -535,6 +736,12 @@ class GlobalAttach:
             if isinstance(tensor, torch.Tensor) and tensor.numel() == 1:
                 attach.backward_calls += 1
                 attach._losses.append(tensor.detach())
+                if attach._graphs_left > 0 and tensor.grad_fn is not None:
+                    attach._graphs_left -= 1
+                    problem = loss_input_problem(tensor)
+                    if problem:
+                        attach._graph_problems.append(problem)
+                    attach._bce_targets.update(_storage(t) for t in bce_targets(tensor))
             return original(tensor, *args, **kwargs)
         torch.Tensor.backward = backward
         # Which DataLoaders train and which evaluate, for the data checks at the end.
@@ -589,6 +796,11 @@ class GlobalAttach:
             monitor._lrs.append(float(optimizer.param_groups[0]["lr"]))  # this step's rate: its own hook comes next time
             self._by_optimizer[id(optimizer)] = monitor
             self.monitors.append(monitor)
+        monitor.bce_target_storages |= self._bce_targets
+        for problem in self._graph_problems:
+            monitor._raise("LOSS_INPUT_MISMATCH", f"At step {monitor.steps}, the training loss was computed from {problem}.",
+                           {"problem": problem})
+        self._graph_problems = []
         if losses:  # the backward passes since the last step of any optimizer belong to this one's step
             monitor.take_loss(torch.stack([v.float().reshape(()) for v in losses]).sum(), ".backward()")
 
@@ -624,9 +836,12 @@ class GlobalAttach:
             n = sum(p.numel() for p in m.model.parameters())
             lines.append(f"monitored: {type(m.optimizer).__name__} over {m.steps} step(s) on {model} ({n:,} parameters); "
                          + (f"loss read from {m.loss_source}" if m.loss_source else "no training loss seen"))
+        if any(m.inputs_are_targets for m in self.monitors):
+            lines.append("not judged: the input scale (UNNORMALISED_INPUTS), because the inputs are also the targets "
+                         "of a binary cross-entropy loss and must stay in [0, 1]")
         if not any(m.loss_source for m in self.monitors):
             lines.append("not seen: the training loss (.backward() was never called on a scalar), so "
-                         "NOT_LEARNING, OSCILLATING_LOSS and NON_FINITE_LOSS could not be judged")
+                         "NOT_LEARNING, OSCILLATING_LOSS, NON_FINITE_LOSS and LOSS_INPUT_MISMATCH could not be judged")
         if self.train_sets or self.eval_sets:
             lines.append(f"data: {len(self.train_sets)} training and {len(self.eval_sets)} evaluation "
                          f"dataset(s) behind the script's DataLoaders checked for shared samples and random "
