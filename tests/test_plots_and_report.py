@@ -199,6 +199,7 @@ def test_decisions_pair_plateau_seeds_as_ties(monkeypatch):
     assert d.paired.both_plateau == (0, 1) and d.paired.seeds == (2,) and d.screen
     record = report.decision_record("cand")
     assert record["left_out"]["both_plateau"] == [0, 1] and record["t_threshold"] is None
+    assert ", plateau on 2 |" in report.decision_table([("cand", "base")])
 
 
 def test_label_entropy_and_majority_share_of_a_constructed_split(monkeypatch):
@@ -334,3 +335,34 @@ def test_the_data_and_budget_are_read_from_the_run(monkeypatch):
                                                   "steps a run (the exercise's: 2,870 steps on SVHN)")
     meta["data_fingerprint"] = "svhn:def"
     assert str(report.data_and_budget("ref")).startswith("SVHN, ")
+
+
+def test_the_ablation_labels_plateau_runs_and_reads_two_of_them_as_a_tie(monkeypatch):
+    from svhn_debug import logbook
+    from test_faults import fake_runs
+
+    # removing the bug from a start that predicts one class gives another one-class run: its
+    # "change" (19.6% against 22.4%) is which class, not an effect
+    fake_runs(monkeypatch, {"fixed": [0.80, 0.82, 0.81], "start": [0.224, 0.224, 0.224],
+                            "b-back": [0.50, 0.52, 0.51], "b-out": [0.196, 0.196, 0.196]})
+    monkeypatch.setattr(logbook, "COLLEAGUE_START", "start")
+    monkeypatch.setattr(logbook, "BUGS", [{"bug": "b", "fixed": "fixed", "broken": "b-back", "removed": "b-out"}])
+    monkeypatch.setattr(report, "plateau_seeds", lambda name: (0, 1, 2) if name in ("start", "b-out") else ())
+    back, out = report.ablation()
+    assert out["both_plateau"] == 3 and out["change"] is None and out["effect"] == "nothing" and out["plateau"] == 3
+    assert back["both_plateau"] == 0 and back["effect"] == "hurts"
+    table = report.ablation_table()
+    assert "19.6 ± 0.0, plateau on 3 (3)" in table and "tie: both on the plateau (3)" in table
+    assert report.bug_effects()[0]["reading"] == "matters alone, but the other bugs mask its removal"
+
+
+def test_the_corpus_sentence_says_what_was_found():
+    r = {"scripts": ["a.py", "b.py"], "clean_runs": 3, "planted": 4, "named": 4, "at_expected_step": 4,
+         "false_alarms": 0, "measured_on": "2026-12-02"}
+    assert str(report.checks_corpus_text(r)) == (
+        "On the 3 clean runs of the 2 scripts the checks report nothing, and each script keeps its exit code and its "
+        "output; of the 4 planted bugs, 4 are named at the earliest step each rule allows (measured 2026-12-02).")
+    worse = dict(r, named=3, at_expected_step=2, false_alarms=1)
+    text = str(report.checks_corpus_text(worse))
+    assert "1 false alarm," in text and "3 are named (1 later than its rule allows)" in text
+    assert "not been measured" in str(report.checks_corpus_text({}))

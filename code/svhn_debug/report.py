@@ -423,6 +423,7 @@ def ablation() -> list[dict]:
                          "mean": s.mean, "std": s.std, "seeds": s.n, "start_mean": base.mean,
                          "change": p.mean, "stderr": p.stderr, "matters": beyond_noise,
                          "diverged": s.diverged, "both_plateau": len(p.both_plateau),
+                         "plateau": len(plateau_seeds(name)),
                          "effect": stats_module.direction(p)})
     return rows
 
@@ -458,10 +459,14 @@ def ablation_table() -> str:
     def acc(r):
         if r["diverged"]:
             return f"diverged ({r['diverged']} of {r['seeds']})"
-        return f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f}"
+        on = f", plateau on {r['plateau']}" if r["plateau"] else ""
+        return f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f}{on}"
     out = []
     for r in rows:
-        change = "n/a" if r["change"] is None else f"{100 * r['change']:+.1f}"
+        if r["change"] is None:
+            change = f"tie: both on the plateau ({r['both_plateau']})" if r["both_plateau"] else "n/a"
+        else:
+            change = f"{100 * r['change']:+.1f}"
         out.append({"bug": f"**{r['bug']}**" if r["direction"] == "reintroduced" else "",
                     "direction": f"{r['direction']}: `{r['experiment']}`",
                     "test acc. % (seeds)": f"{acc(r)} ({r['seeds']})", "change, points": change,
@@ -517,6 +522,21 @@ def bench_result(name: str, profile_name: str | None = None) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def checks_corpus_text(result: dict | None = None) -> Inline:
+    """What the health checks found on the script corpus (``bench/checks_corpus.py``), in words."""
+    r = result if result is not None else bench_result("checks_corpus")
+    if not r:
+        return Inline("The corpus has not been measured on this machine yet (`python bench/checks_corpus.py`).")
+    late = r["named"] - r["at_expected_step"]
+    return Inline(
+        f"On the {r['clean_runs']} clean runs of the {len(r['scripts'])} scripts the checks report "
+        + ("nothing" if r["false_alarms"] == 0 else f"{r['false_alarms']} false alarm{'s' if r['false_alarms'] != 1 else ''}")
+        + f", and each script keeps its exit code and its output; of the {r['planted']} planted bugs, {r['named']} "
+        + ("are" if r["named"] != 1 else "is") + " named"
+        + (" at the earliest step each rule allows" if late == 0 and r["named"] else f" ({late} later than its rule allows)")
+        + f" (measured {r['measured_on']}).")
+
+
 def time_to_accuracy() -> dict | None:
     """The last measurement of ``bench/time_to_accuracy.py`` for the active profile, if any."""
     return bench_result("time_to_accuracy")
@@ -549,6 +569,12 @@ def _acc_cell(st: SeedStats) -> str:
     return f"{100 * st.mean:.1f}" + ("" if st.n == 1 else f" ± {100 * st.std:.1f}")
 
 
+def _plateau_note(name: str) -> str:
+    """``", plateau on 2"``: how many of ``name``'s seeds ended on the class-prior plateau (empty: none)."""
+    n = len(plateau_seeds(name))
+    return f", plateau on {n}" if n else ""
+
+
 def decision_table(pairs: list[tuple[str, str]], metric: str = "validation_accuracy") -> str:
     """One row per ``(candidate, starting point)``: the change, the paired seeds, the candidate's
     validation and test accuracy (mean ± std over its seeds, in percent), the paired gain (± its
@@ -560,7 +586,8 @@ def decision_table(pairs: list[tuple[str, str]], metric: str = "validation_accur
         gain = "n/a" if p.mean is None else (f"{100 * p.mean:+.1f}" + ("" if p.stderr is None else f" ± {100 * p.stderr:.1f}"))
         rows.append({"candidate": f"`{name}`", "against": f"`{base}`", "change": _breakable(_change_text(name)),
                      "paired seeds": p.n, "val. acc. %": _acc_cell(stats(name, metric)),
-                     "test acc. %": _acc_cell(stats(name)), "gain, points": gain, "decision": SHORT_OUTCOME[d.outcome]})
+                     "test acc. %": _acc_cell(stats(name)) + _plateau_note(name), "gain, points": gain,
+                     "decision": SHORT_OUTCOME[d.outcome]})
     return markdown_table(rows, align="lllrrrrl", widths=[14, 17, 21, 6, 10, 10, 9, 9])
 
 
