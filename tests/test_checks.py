@@ -365,6 +365,54 @@ def test_gradients_that_are_cleared_before_the_step_are_not_missing_gradients():
     assert "NO_GRADIENT" not in codes(model, opt, steps=40)
 
 
+def _fit(train_n: int, steps: int = 150, functional: bool = False, attach: bool = False):
+    """Train on ``train_n`` fixed samples (random labels when few), evaluating the loss on 256
+    fresh samples every 10 steps with gradients off."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    model = mlp(width=64)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x, y = batch(g, n=train_n, random_labels=train_n < 100)
+    xv, yv = batch(g, n=256)
+    loss_fn = nn.CrossEntropyLoss()
+    monitor = None if attach else TrainingMonitor(model, opt)
+    ctx = GlobalAttach() if attach else monitor
+    with ctx:
+        for step in range(steps):
+            if train_n >= 100:
+                x, y = batch(g, n=64)  # fresh data every step: nothing to memorise
+            opt.zero_grad()
+            loss_fn(model(x), y).backward()
+            opt.step()
+            if step % 10 == 9:
+                model.eval()
+                with torch.no_grad():
+                    out = model(xv)
+                    (nn.functional.cross_entropy(out, yv) if functional else loss_fn(out, yv))
+                model.train()
+        found = (ctx.findings() if attach else monitor.findings())
+    return {f.code: f for f in found}
+
+
+def test_an_evaluation_loss_rising_while_the_training_loss_falls_is_overfitting():
+    found = _fit(train_n=16)
+    f = found["OVERFITTING"]
+    ev = f.evidence["evaluation_losses"]
+    assert ev[-1] > ev[-2] > ev[-3] and ev[-1] >= 1.1 * min(ev)
+    assert f.evidence["training_losses"][-1] < f.evidence["training_losses"][0]
+
+
+def test_the_runner_reads_a_functional_evaluation_loss():
+    assert "OVERFITTING" in _fit(train_n=16, functional=True, attach=True)
+
+
+def test_a_model_that_generalises_is_not_overfitting():
+    found = _fit(train_n=10_000)
+    assert "OVERFITTING" not in found
+    found = _fit(train_n=10_000, functional=True, attach=True)
+    assert "OVERFITTING" not in found
+
+
 def test_every_code_has_a_planted_test_here():
     import inspect
     source = inspect.getsource(sys.modules[__name__])
@@ -603,4 +651,5 @@ def test_the_runner_checks_the_data_behind_the_scripts_own_loaders(tmp_path, pla
         assert "no findings" in proc.stderr, proc.stderr
     else:
         assert f" {code}" in proc.stderr and "1 finding(s)" in proc.stderr, proc.stderr
+
 

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook  # global: every optimizer
 from torch import nn
+from torch.nn import functional as F
 
 SEVERITIES = ("info", "warning", "error")
 
@@ -76,6 +77,10 @@ CODES: dict[str, tuple[str, str]] = {
                                      "BCEWithLogitsLoss), or raw scores where it expects log-probabilities (NLLLoss "
                                      "without log_softmax). The loss then trains on squashed or wrongly scaled "
                                      "outputs. Give the loss what its documentation asks for."),
+    "OVERFITTING": ("warning", "The evaluation loss has risen at each of the last evaluations while the training loss "
+                               "kept falling: the network is fitting its training data at the expense of new data. "
+                               "Stop earlier (keep the model with the best validation loss), regularise, augment, or "
+                               "use more data."),
     "NO_GRADIENT": ("warning", "Parameters the optimizer updates never received a gradient: they are not on the path "
                                "from the inputs to the loss (a detached tensor, a layer built but never called, a "
                                "branch under no_grad), so they never learn. Check the model's forward pass."),
@@ -133,6 +138,8 @@ class Thresholds:
     saturation: float = 0.5  # share of saturated tanh/sigmoid outputs, or of ReLU channels never firing
     vanishing_ratio: float = 1e-3  # RMS gradient of the first layer over that of the last
     exploding_factor: float = 1e3  # gradient norm above this multiple of the first sampled one
+    overfit_rises: int = 2  # evaluation loss rising at this many evaluations in a row ...
+    overfit_margin: float = 0.1  # ... to at least this fraction above its lowest value, while training loss falls
     oscillation_window: int = 50  # losses looked at for oscillation
     oscillation_cv: float = 0.5  # std/mean of the window's losses above this ...
 
@@ -188,6 +195,8 @@ class TrainingMonitor:
         self.inputs_are_targets = False
         self._gradient_samples = 0  # sampled steps at which the gradients were looked at
         self._never_grad: dict[int, torch.Tensor] | None = None  # parameters without a gradient so far
+        self.eval_phases: list[tuple[int, float, int]] = []  # (step, mean evaluation loss, training losses seen)
+        self._eval_pending: list[torch.Tensor] = []  # evaluation losses of loss modules since the last step
         self._leaves = {id(m): n for n, m in model.named_modules() if not any(True for _ in m.children())}
         self._finite: list[tuple[int, int, torch.Tensor]] = []  # (step, layer, output finite?) not yet read
         self._first_non_finite: tuple[int, str] | None = None  # (step, layer) of the first non-finite output
@@ -318,6 +327,10 @@ class TrainingMonitor:
                     and torch.is_grad_enabled() and output.is_floating_point():
                 # read with the losses, once an interval: no host-device sync per layer
                 self._finite.append((self.steps, id(module), torch.isfinite(output.detach()).all()))
+        if isinstance(module, nn.modules.loss._Loss) and not self.loss_from_backward and not torch.is_grad_enabled() \
+                and isinstance(output, torch.Tensor):
+            self._eval_pending.append(output.detach().float().mean())  # an evaluation loss
+            return
         # The training loss: the first loss module called with gradients on since the last step.
         if not isinstance(module, nn.modules.loss._Loss) or self.loss_from_backward or not torch.is_grad_enabled():
             return
@@ -408,6 +421,7 @@ class TrainingMonitor:
                         f"that were not cleared after its previous step (left-over norm "
                         f"{self._stale['stale_grad_norm']:.3g}).", dict(self._stale))
             self._stale = None
+        self._close_eval_pending()
         self._judge_inputs()
         self._produced.clear()
         self._lrs.append(float(optimizer.param_groups[0]["lr"]))
@@ -537,9 +551,42 @@ class TrainingMonitor:
                                                 f"({mean:.3g}) and did not fall ({first:.3g} then {second:.3g}).",
                             {"coefficient_of_variation": cv, "first_half": first, "second_half": second})
 
+    def _close_eval_pending(self) -> None:
+        if self._eval_pending:
+            value = float(torch.stack(self._eval_pending).mean())  # one sync per evaluation
+            self._eval_pending = []
+            self.evaluation(value)
+
+    def evaluation(self, loss: float) -> None:
+        """One evaluation's mean loss (what the script computed with gradients off, between two
+        optimizer steps); judged for OVERFITTING against the training losses between evaluations."""
+        if not math.isfinite(loss):
+            return
+        self._flush_losses()
+        self.eval_phases.append((self.steps, loss, len(self._losses)))
+        self._judge_overfitting()
+
+    def _judge_overfitting(self) -> None:
+        k = self.t.overfit_rises
+        phases = self.eval_phases
+        if "OVERFITTING" in self._found or len(phases) < k + 2:
+            return
+        last = phases[-(k + 1):]
+        rising = all(b[1] > a[1] for a, b in zip(last, last[1:]))
+        lowest = min(p[1] for p in phases)
+        train = [statistics.fmean(self._losses[a[2]:b[2]]) for a, b in zip(phases[-(k + 2):], phases[-(k + 1):])
+                 if b[2] > a[2]]
+        falling = len(train) == k + 1 and all(b < a for a, b in zip(train, train[1:]))
+        if rising and falling and last[-1][1] >= (1 + self.t.overfit_margin) * lowest:
+            self._raise("OVERFITTING", f"The evaluation loss rose from {last[0][1]:.3g} to {last[-1][1]:.3g} over the last "
+                                       f"{k + 1} evaluations (lowest {lowest:.3g}) while the mean training loss fell from "
+                                       f"{train[0]:.3g} to {train[-1]:.3g}.",
+                        {"evaluation_losses": [p[1] for p in phases], "training_losses": train, "lowest": lowest})
+
     def findings(self) -> list[Finding]:
         """Everything found so far, in the order it was first raised (errors before warnings
         on the same step)."""
+        self._close_eval_pending()
         self._flush_losses()
         if self._input_moments:  # fewer batches than input_batches: judge what was seen
             self._pool_inputs()
@@ -547,6 +594,9 @@ class TrainingMonitor:
         order = {s: i for i, s in enumerate(reversed(SEVERITIES))}
         return sorted(self._found.values(), key=lambda f: (f.step if f.step is not None else -1, order[f.severity]))
 
+
+_EVAL_LOSSES = ("cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss")
+"""Loss functions of ``torch.nn.functional`` whose values with gradients off are evaluation losses."""
 
 _INPUT = 0  # layer key of the model's input in the finiteness flags (module ids are never 0)
 
@@ -717,6 +767,9 @@ class GlobalAttach:
         self._graphs_left = 3  # .backward() losses whose autograd graph is read
         self._graph_problems: list[str] = []  # what those graphs showed, for the next optimizer step
         self._bce_targets: set[int] = set()  # storages of binary cross-entropy targets in those graphs
+        self._eval_losses: list[torch.Tensor] = []  # losses computed with gradients off since the last step
+        self._last_monitor: TrainingMonitor | None = None
+        self._functional: dict[str, Any] = {}
         self._loader_iter = None
         self._last_loader = None  # the DataLoader that yielded most recently
         self.train_sets: list = []  # datasets behind loaders whose batches fed an optimizer step
@@ -744,6 +797,11 @@ class GlobalAttach:
                     attach._bce_targets.update(_storage(t) for t in bce_targets(tensor))
             return original(tensor, *args, **kwargs)
         torch.Tensor.backward = backward
+        # Evaluation losses: a loss function called with gradients off (loss modules call these
+        # too). The call goes on unchanged; its value is kept without a host-device sync.
+        for name in _EVAL_LOSSES:
+            self._functional[name] = fn = getattr(F, name)
+            setattr(F, name, self._watch_loss(fn))
         # Which DataLoaders train and which evaluate, for the data checks at the end.
         self._loader_iter = original_iter = torch.utils.data.DataLoader.__iter__
 
@@ -753,7 +811,30 @@ class GlobalAttach:
         torch.utils.data.DataLoader.__iter__ = loader_iter
         return self
 
+    def _watch_loss(self, fn):
+        attach = self
+
+        @functools.wraps(fn)
+        def loss(*args, **kwargs):
+            out = fn(*args, **kwargs)
+            if not torch.is_grad_enabled() and isinstance(out, torch.Tensor) and out.is_floating_point():
+                attach._eval_losses.append(out.detach().float().mean())
+            return out
+        return loss
+
+    def _close_evaluation(self) -> None:
+        """Hand the losses computed with gradients off since the last step, as one evaluation,
+        to the monitor of the optimizer that stepped last."""
+        if self._eval_losses and self.monitors:
+            value = float(torch.stack(self._eval_losses).mean())  # one sync per evaluation
+            (self._last_monitor or self.monitors[-1]).evaluation(value)
+        self._eval_losses = []
+
     def __exit__(self, *exc) -> None:
+        for name, fn in self._functional.items():
+            setattr(F, name, fn)
+        self._functional.clear()
+        self._close_evaluation()
         if self._backward is not None:
             torch.Tensor.backward = self._backward
             self._backward = None
@@ -780,6 +861,7 @@ class GlobalAttach:
             self.eval_sets.append(ds)
 
     def _on_step(self, optimizer, args, kwargs) -> None:
+        self._close_evaluation()
         loader = self._last_loader
         if loader is not None and not any(loader.dataset is x for x in self.train_sets):
             self.train_sets.append(loader.dataset)
@@ -796,6 +878,7 @@ class GlobalAttach:
             monitor._lrs.append(float(optimizer.param_groups[0]["lr"]))  # this step's rate: its own hook comes next time
             self._by_optimizer[id(optimizer)] = monitor
             self.monitors.append(monitor)
+        self._last_monitor = monitor
         monitor.bce_target_storages |= self._bce_targets
         for problem in self._graph_problems:
             monitor._raise("LOSS_INPUT_MISMATCH", f"At step {monitor.steps}, the training loss was computed from {problem}.",
@@ -805,6 +888,7 @@ class GlobalAttach:
             monitor.take_loss(torch.stack([v.float().reshape(()) for v in losses]).sum(), ".backward()")
 
     def findings(self) -> list[Finding]:
+        self._close_evaluation()
         return [f for m in self.monitors for f in m.findings()]
 
     def data_findings(self, limit: int = 100_000) -> list[Finding]:
