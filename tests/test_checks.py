@@ -413,6 +413,26 @@ def test_a_model_that_generalises_is_not_overfitting():
     assert "OVERFITTING" not in found
 
 
+def _phases(monitor, evaluations, trainings):
+    """Feed constructed losses: the training losses before each evaluation, then the evaluation."""
+    for ev, tr in zip(evaluations, trainings):
+        monitor._losses.extend(tr)
+        monitor.evaluation(ev)
+    return {f.code for f in monitor.findings()}
+
+
+@pytest.mark.parametrize("evaluations, trainings, named", [
+    ([1.0, 0.9, 1.0, 1.1], [[2.0], [1.5], [1.0], [0.5]], True),  # rises 0.9 -> 1.1 (22%) while training falls
+    ([1.0, 0.9, 1.0, 1.1], [[2.0], [1.5], [1.6], [1.7]], False),  # training rises too: not overfitting
+    ([1.0, 0.9, 0.93, 0.95], [[2.0], [1.5], [1.0], [0.5]], False),  # rises by less than 10% of its lowest
+    ([1.0, 0.9, 1.1, 1.0], [[2.0], [1.5], [1.0], [0.5]], False),  # not rising at both of the last evaluations
+])
+def test_overfitting_needs_a_rising_evaluation_loss_a_falling_training_loss_and_a_margin(evaluations, trainings, named):
+    model, opt = fresh()
+    with TrainingMonitor(model, opt) as monitor:
+        assert ("OVERFITTING" in _phases(monitor, evaluations, trainings)) == named
+
+
 def test_every_code_has_a_planted_test_here():
     import inspect
     source = inspect.getsource(sys.modules[__name__])
@@ -651,5 +671,6 @@ def test_the_runner_checks_the_data_behind_the_scripts_own_loaders(tmp_path, pla
         assert "no findings" in proc.stderr, proc.stderr
     else:
         assert f" {code}" in proc.stderr and "1 finding(s)" in proc.stderr, proc.stderr
+
 
 

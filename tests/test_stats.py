@@ -189,3 +189,16 @@ def test_the_bar_needs_five_seeds_each_and_twice_the_larger_std():
     assert not stats.beats_bar(three, bar).beats  # too few seeds, however large the margin
     assert not stats.beats_bar(stats.Summary((0.9, None, 0.9, 0.9, 0.9)), bar).beats
 
+
+
+def test_a_change_that_changes_nothing_is_not_adopted():
+    # catches: ">=" for ">" in the threshold: gains of exactly zero on every seed (standard error 0)
+    same = {0: 0.8, 1: 0.7, 2: 0.75}
+    assert stats.decide(stats.pair(same, same)).outcome == stats.REJECT
+    assert stats.direction(stats.pair(same, same)) == "nothing"
+
+
+def test_two_seeds_are_never_beyond_noise():
+    # catches: beyond_noise judging two paired seeds (fewer than the rule's minimum) by t alone
+    p = stats.pair({0: 0.30, 1: 0.31}, {0: 0.80, 1: 0.80})
+    assert p.n == 2 and not stats.beyond_noise(p) and stats.direction(p) == "nothing"
