@@ -143,7 +143,8 @@ def test_a_diverged_seed_is_shown_as_diverged_never_as_a_number(monkeypatch):
     assert s.diverged == 1 and s.mean is None and s.text() == "diverged (1 of 3 seeds)"
     assert report.pct(report.final("child")) == "n/a"
     assert not report.adopted("child")
-    assert report.verdict("child") == "not adopted against `parent` (diverged on seed 1)"
+    # a diverged change hurts beyond noise (stats.direction), and the verdict says so
+    assert report.verdict("child") == "not adopted, it hurts beyond seed noise, against `parent` (diverged on seed 1)"
     assert report.paired_gains("child", "parent") == pytest.approx([0.1, 0.12])
 
 

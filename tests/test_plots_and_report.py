@@ -51,6 +51,8 @@ def test_percentages(value, text):
 def test_numbers_and_points():
     assert report.num(8192) == "8,192" and report.num(0.000123456) == "0.000123" and report.num(2345.6) == "2,346"
     assert report.pp(0.031) == "+3.1 points" and report.pp(-0.201) == "\u221220.1 points"
+    # a change with no paired seed (both runs on the plateau on every seed) prints n/a, not a crash
+    assert report.pp(None) == "n/a" and report.points(None) == "n/a" and report.points(-0.019) == "1.9 points"
 
 
 def test_seed_stats():
@@ -352,7 +354,7 @@ def test_the_ablation_labels_plateau_runs_and_reads_two_of_them_as_a_tie(monkeyp
     assert out["both_plateau"] == 3 and out["change"] is None and out["effect"] == "nothing" and out["plateau"] == 3
     assert back["both_plateau"] == 0 and back["effect"] == "hurts"
     table = report.ablation_table()
-    assert "19.6 ± 0.0, plateau on 3 (3)" in table and "tie: both on the plateau (3)" in table
+    assert "| 19.6 ± 0.0 (3) | 3 of 3 | tie |" in table and "| 51.0 ± 1.0 (3) | 0 of 3 | -30.0 |" in table
     assert report.bug_effects()[0]["reading"] == "matters alone, but the other bugs mask its removal"
 
 

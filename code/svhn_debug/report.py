@@ -26,13 +26,18 @@ def pct(x: float | None, digits: int = 1) -> Inline:
     return Inline("n/a" if x is None or not math.isfinite(x) else f"{100 * x:.{digits}f}%")
 
 
-def pp(x: float, digits: int = 1) -> Inline:
-    """A difference of two fractions in percentage points, signed: ``+3.2 points``."""
+def pp(x: float | None, digits: int = 1) -> Inline:
+    """A difference of two fractions in percentage points, signed: ``+3.2 points``; no value (no
+    seed to pair: diverged, or both runs on the plateau): ``n/a``."""
+    if x is None or not math.isfinite(x):
+        return Inline("n/a")
     return Inline(f"{100 * x:+.{digits}f} points".replace("-", "\u2212"))  # a minus sign, not a hyphen
 
 
-def points(x: float, digits: int = 1) -> Inline:
-    """A size of a difference of two fractions, unsigned: ``1.9 points``."""
+def points(x: float | None, digits: int = 1) -> Inline:
+    """A size of a difference of two fractions, unsigned: ``1.9 points``; no value: ``n/a``."""
+    if x is None or not math.isfinite(x):
+        return Inline("n/a")
     return Inline(f"{100 * abs(x):.{digits}f} points")
 
 
@@ -459,20 +464,19 @@ def ablation_table() -> str:
     def acc(r):
         if r["diverged"]:
             return f"diverged ({r['diverged']} of {r['seeds']})"
-        on = f", plateau on {r['plateau']}" if r["plateau"] else ""
-        return f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f}{on}"
+        return f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f}"
     out = []
     for r in rows:
         if r["change"] is None:
-            change = f"tie: both on the plateau ({r['both_plateau']})" if r["both_plateau"] else "n/a"
+            change = "tie" if r["both_plateau"] else "n/a"
         else:
             change = f"{100 * r['change']:+.1f}"
         out.append({"bug": f"**{r['bug']}**" if r["direction"] == "reintroduced" else "",
                     "direction": f"{r['direction']}: `{r['experiment']}`",
-                    "test acc. % (seeds)": f"{acc(r)} ({r['seeds']})", "change, points": change,
-                    "beyond noise": "yes" if r["matters"] else "no",
+                    "test acc. % (seeds)": f"{acc(r)} ({r['seeds']})", "on plateau": f"{r['plateau']} of {r['seeds']}",
+                    "change, points": change, "beyond noise": "yes" if r["matters"] else "no",
                     "reading": effects[r["bug"]]["reading"] if r["direction"] == "reintroduced" else ""})
-    return markdown_table(out, align="llrrll", widths=[17, 24, 12, 8, 7, 32])
+    return markdown_table(out, align="llrrrll", widths=[15, 22, 12, 8, 8, 7, 28])
 
 
 def summary_figures() -> dict:
