@@ -476,7 +476,7 @@ def ablation_table() -> str:
                     "test acc. % (seeds)": f"{acc(r)} ({r['seeds']})", "on plateau": f"{r['plateau']} of {r['seeds']}",
                     "change, points": change, "beyond noise": "yes" if r["matters"] else "no",
                     "reading": effects[r["bug"]]["reading"] if r["direction"] == "reintroduced" else ""})
-    return markdown_table(out, align="llrrrll", widths=[15, 22, 12, 8, 8, 7, 28])
+    return markdown_table(out, align="llrrrll", widths=[13, 19, 14, 9, 9, 8, 28])
 
 
 def summary_figures() -> dict:
