@@ -135,6 +135,25 @@ def test_not_learning_on_labels_unrelated_to_the_inputs():
     assert "NOT_LEARNING" in found and "OSCILLATING_LOSS" not in found
 
 
+@pytest.mark.parametrize("eval_every", [0, 3, 7])
+def test_not_learning_is_named_at_the_hundredth_loss_whenever_the_evaluations_fall(eval_every):
+    # evaluations flush the loss buffer in between; the judgement still falls on step 99
+    model, opt = fresh(lr=1e-3)
+    with TrainingMonitor(model, opt) as monitor:
+        torch.manual_seed(0)
+        g = torch.Generator().manual_seed(0)
+        for step in range(150):
+            x, y = batch(g, random_labels=True)
+            nn.CrossEntropyLoss()(model(x), y).backward()
+            opt.step()
+            opt.zero_grad()
+            if eval_every and step % eval_every == 0:
+                with torch.no_grad():
+                    nn.CrossEntropyLoss()(model(x), y)
+        found = {f.code: f for f in monitor.findings()}
+    assert found["NOT_LEARNING"].step == 99
+
+
 def test_training_in_eval_mode_after_the_first_evaluation():
     model, opt = fresh(bn=True)
     found = codes(model, opt, steps=40, eval_every=10, restore=False)
@@ -241,7 +260,7 @@ def test_a_non_finite_loss_made_by_the_loss_itself_says_so():
     with GlobalAttach() as attach:
         train(model, opt, steps=12, loss_fn=hand_loss)
     f = {x.code: x for x in attach.findings()}["NON_FINITE_LOSS"]
-    assert f.evidence["layer"] is None and "the loss computation itself" in f.message, (f, attach.monitors[0]._losses[:3])
+    assert f.evidence["layer"] is None and "it arose after the layers" in f.message, (f, attach.monitors[0]._losses[:3])
 
 
 def test_split_overlap_by_content_not_by_index():
@@ -363,6 +382,109 @@ def test_gradients_that_are_cleared_before_the_step_are_not_missing_gradients():
     # BatchNorm get (nearly) zero but existing gradients: silent
     model, opt = fresh(bn=True, depth=2)
     assert "NO_GRADIENT" not in codes(model, opt, steps=40)
+
+
+def test_a_step_on_no_gradient_at_all_is_named():
+    # backward, then zero_grad, then step: the order bug clears every gradient before it is used
+    model, opt = fresh()
+    g = torch.Generator().manual_seed(0)
+    with TrainingMonitor(model, opt) as monitor:
+        for _ in range(25):
+            x, y = batch(g)
+            nn.CrossEntropyLoss()(model(x), y).backward()
+            opt.zero_grad()
+            opt.step()
+        found = {f.code: f for f in monitor.findings()}
+    f = found["NO_GRADIENT"]
+    assert f.step == 20 and f.evidence["all"] is True
+    assert f.message.startswith("None of the 4 parameters") and len(f.evidence["parameters"]) == 4
+
+
+def _squashed(act, targets, loss_fn=None, steps=3, attach=False):
+    """A regression net ending in ``act``, trained towards ``targets(g)`` (a batch of 32 by 4)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(D, 4), act())
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    data = lambda g: (torch.randn(32, D, generator=g), targets(g))
+    if attach:
+        with GlobalAttach() as watch:
+            train(model, opt, steps=steps, loss_fn=loss_fn or nn.MSELoss(), data=data)
+        return {f.code: f for f in watch.findings()}
+    return codes(model, opt, steps=steps, loss_fn=loss_fn or nn.MSELoss(), data=data)
+
+
+@pytest.mark.parametrize("act, targets, says", [
+    (nn.Sigmoid, lambda g: torch.randint(0, 256, (32, 4), generator=g).float(), "a sigmoid's outputs, which lie in [0, 1]"),
+    (nn.Tanh, lambda g: 3 * torch.randn(32, 4, generator=g), "a tanh's outputs, which lie in [-1, 1]"),
+    (nn.ReLU, lambda g: torch.randn(32, 4, generator=g), "a ReLU's outputs, which lie in [0, infinity)"),
+])
+def test_outputs_that_cannot_reach_their_targets_are_named_at_the_first_step(act, targets, says):
+    found = _squashed(act, targets)
+    assert found["OUTPUT_RANGE"].step == 0 and says in found["OUTPUT_RANGE"].message
+    functional = _squashed(act, targets, loss_fn=lambda out, y: nn.functional.huber_loss(out, y), attach=True)
+    assert says in functional["OUTPUT_RANGE"].message  # the runner reads it from .backward()'s graph
+
+
+def test_a_second_backward_through_a_freed_graph_fails_as_it_would_alone():
+    model = nn.Sequential(nn.Linear(D, 4), nn.Sigmoid())
+    loss = nn.functional.mse_loss(model(torch.randn(8, D)), torch.rand(8, 4))
+    loss.backward()
+    with GlobalAttach(), pytest.raises(RuntimeError, match="backward through the graph a second time") as raised:
+        loss.backward()
+    assert "checks.py" not in str(raised.traceback[-1].path)  # raised by PyTorch's backward, not by the checks
+
+
+@pytest.mark.parametrize("act, targets", [
+    (nn.Sigmoid, lambda g: torch.rand(32, 4, generator=g)),  # targets in [0, 1], the ends included
+    (nn.Sigmoid, lambda g: torch.randint(0, 2, (32, 4), generator=g).float()),
+    (nn.Tanh, lambda g: 2 * torch.rand(32, 4, generator=g) - 1),
+    (nn.Identity, lambda g: 255 * torch.rand(32, 4, generator=g)),  # unbounded outputs reach anything
+])
+def test_targets_within_the_outputs_range_are_silent(act, targets):
+    assert "OUTPUT_RANGE" not in _squashed(act, targets)
+
+
+def test_a_few_targets_out_of_reach_are_within_the_share_allowed():
+    # 1 of 128 target values (0.8%) above 1: not judged a range problem (the rule asks more than 1%)
+    def targets(g):
+        t = torch.rand(32, 4, generator=g)
+        t[0, 0] = 1.5
+        return t
+    assert "OUTPUT_RANGE" not in _squashed(nn.Sigmoid, targets)
+
+
+def _groups(first_lr, steps=25, sched=None):
+    torch.manual_seed(0)
+    model = mlp()
+    opt = torch.optim.SGD([{"params": model[0].parameters(), "lr": first_lr},
+                           {"params": model[2].parameters()}], lr=0.05)
+    return codes(model, opt, steps=steps, sched=sched(opt) if sched else None)
+
+
+def test_weights_whose_group_has_a_rate_of_zero_are_named_at_the_third_sampled_step():
+    f = _groups(first_lr=0.0)["UNCHANGED_WEIGHTS"]
+    assert f.step == 20 and f.evidence["parameters"] == ["0.weight"] and f.evidence["learning_rates"] == [0.0]
+
+
+def test_a_warmup_from_zero_and_a_frozen_layer_are_not_unchanged_weights():
+    warmup = lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, step / 5))
+    assert "UNCHANGED_WEIGHTS" not in _groups(first_lr=0.05, sched=warmup)
+    torch.manual_seed(0)
+    model = mlp()
+    model[0].requires_grad_(False)  # frozen on purpose: not given to the optimizer
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.05)
+    assert codes(model, opt, steps=25) == {}
+
+
+@pytest.mark.parametrize("zero_grad, named", [(True, set()), (False, {"GRAD_ACCUMULATION"})])
+def test_sparse_gradients_are_read_like_dense_ones(zero_grad, named):
+    # an embedding with sparse=True (a language model's) gives sparse gradients to the monitor
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(50, 8, sparse=True), nn.Linear(8, C))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    data = lambda g: (torch.randint(0, 50, (32,), generator=g), torch.randint(0, C, (32,), generator=g))
+    found = codes(model, opt, steps=25, data=data, zero_grad=zero_grad)
+    assert set(found) - {"NOT_LEARNING"} == named
 
 
 def _fit(train_n: int, steps: int = 150, functional: bool = False, attach: bool = False):
@@ -606,6 +728,25 @@ def test_a_functional_loss_is_read_from_backward():
     assert "NOT_LEARNING" in found
     assert any("loss read from .backward()" in line for line in attach.coverage())
     assert torch.Tensor.backward.__name__ == "backward" and not hasattr(torch.Tensor.backward, "__wrapped__")
+
+
+class _FunctionalRelu(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(D, 32), nn.Linear(32, C)
+
+    def forward(self, x):
+        return self.b(nn.functional.relu(self.a(x)))
+
+
+@pytest.mark.parametrize("model_kind, said", [("module", False), ("functional", True)])
+def test_activations_applied_as_functions_are_reported_as_not_seen(model_kind, said):
+    torch.manual_seed(0)
+    model = mlp() if model_kind == "module" else _FunctionalRelu()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    with GlobalAttach() as attach:
+        train(model, opt, steps=3)
+    assert any("not seen: activation layers" in line for line in attach.coverage()) == said
 
 
 def test_weights_updated_without_an_optimizer_are_reported_as_not_seen():

@@ -81,9 +81,19 @@ CODES: dict[str, tuple[str, str]] = {
                                "kept falling: the network is fitting its training data at the expense of new data. "
                                "Stop earlier (keep the model with the best validation loss), regularise, augment, or "
                                "use more data."),
-    "NO_GRADIENT": ("warning", "Parameters the optimizer updates never received a gradient: they are not on the path "
-                               "from the inputs to the loss (a detached tensor, a layer built but never called, a "
-                               "branch under no_grad), so they never learn. Check the model's forward pass."),
+    "NO_GRADIENT": ("warning", "Parameters the optimizer updates never had a gradient when it stepped: they are not on "
+                               "the path from the inputs to the loss (a detached tensor, a layer built but never "
+                               "called, a branch under no_grad), so they never learn; where no parameter has one, "
+                               "the gradients are cleared between backward() and step(), or backward() is never "
+                               "called. Check the model's forward pass and the order of the calls."),
+    "OUTPUT_RANGE": ("error", "The loss compares outputs squashed into a range (a sigmoid's 0 to 1, a tanh's -1 to 1, "
+                              "a softmax's probabilities, a ReLU's non-negative values) with targets outside it: the "
+                              "outputs can never reach those targets, so the loss cannot approach zero and the "
+                              "network is pushed to saturate. Scale the targets into the output's range, or drop the "
+                              "squashing before the loss."),
+    "UNCHANGED_WEIGHTS": ("warning", "Weights the optimizer holds had a gradient but did not change at any sampled "
+                                     "step: their parameter group's learning rate is 0, or the update skips them. "
+                                     "They never learn. Check the parameter groups given to the optimizer."),
     "EVAL_AUGMENTATION": ("warning", "Reading the same evaluation sample twice gives different inputs: a random "
                                      "transform is applied to evaluation data, which makes its scores noisy and "
                                      "biased. Use deterministic transforms for evaluation."),
@@ -184,6 +194,8 @@ class TrainingMonitor:
         self._produced: set[int] = set()  # storage of tensors some module made this step (not data)
         self._snapshot: list[torch.Tensor] | None = None
         self._update_ratios: list[float] = []
+        self._update_samples_seen = 0  # sampled steps whose update was looked at per weight tensor
+        self._unchanged: set[int] | None = None  # weights (by index in _layers) unchanged at every such step
         self._first_grad_norm: float | None = None
         self._input_batches = 0
         self._classes: int | None = None
@@ -247,10 +259,11 @@ class TrainingMonitor:
         # through this one (a GAN's generator through its discriminator), and the script may clear
         # the gradients before this optimizer steps again. So it is judged at that step.
         if self._stepped or self._stale is not None:
-            old = self._watched.grad
-            left = old is not None and bool(old.detach().abs().max() > 0)  # a host-device sync
+            old = _grad_values(self._watched)
+            left = old is not None and bool(_has_grad(self._watched))  # a host-device sync
             if self._stepped and left:
-                self._stale = {"stale_grad_norm": float(old.norm()), "new_grad_norm": float(grad.norm())}
+                new = grad.detach().coalesce().values() if grad.is_sparse else grad
+                self._stale = {"stale_grad_norm": float(old.norm()), "new_grad_norm": float(new.norm())}
             elif not left:
                 self._stale = None  # cleared since the step
             self._stepped = False
@@ -329,7 +342,7 @@ class TrainingMonitor:
                 self._finite.append((self.steps, id(module), torch.isfinite(output.detach()).all()))
         if isinstance(module, nn.modules.loss._Loss) and not self.loss_from_backward and not torch.is_grad_enabled() \
                 and isinstance(output, torch.Tensor):
-            self._eval_pending.append(output.detach().float().mean())  # an evaluation loss
+            self.evaluation_loss(output)
             return
         # The training loss: the first loss module called with gradients on since the last step.
         if not isinstance(module, nn.modules.loss._Loss) or self.loss_from_backward or not torch.is_grad_enabled():
@@ -338,14 +351,18 @@ class TrainingMonitor:
             self.take_loss(output, "loss module")
 
     def read_loss_graph(self, loss: torch.Tensor) -> None:
-        """Look at what fed the loss (:func:`loss_input_problem`), for the first few losses."""
+        """Look at what fed the loss (:func:`read_graph`), for the first few losses."""
         if self._graphs_left <= 0 or loss.grad_fn is None:
             return
         self._graphs_left -= 1
-        self.bce_target_storages.update(_storage(t) for t in bce_targets(loss))
-        problem = loss_input_problem(loss)
-        if problem:
-            self._raise("LOSS_INPUT_MISMATCH", f"At step {self.steps}, the training loss was computed from {problem}.",
+        self.note_graph(read_graph(loss))
+
+    def note_graph(self, facts: "GraphFacts") -> None:
+        """What a loss's autograd graph showed (:func:`read_graph`): its problems are raised at
+        this step, its binary cross-entropy targets remembered."""
+        self.bce_target_storages |= facts.bce_targets
+        for code, problem in facts.problems:
+            self._raise(code, f"At step {self.steps}, the training loss was computed from {problem}.",
                         {"problem": problem})
 
     def take_loss(self, loss: torch.Tensor, source: str) -> None:
@@ -356,7 +373,9 @@ class TrainingMonitor:
         self._loss_seen_this_step = True
         self.loss_source = source
         self._pending_losses.append(loss.detach().float().mean())
-        if len(self._pending_losses) >= self.t.interval:
+        # At multiples of the interval, counted from the first loss: an evaluation flushes in between
+        # and must not delay the judgements that fall on a multiple (NOT_LEARNING at step 99).
+        if (len(self._losses) + len(self._pending_losses)) % self.t.interval == 0:
             self._flush_losses()
 
     def _read_finite_flags(self) -> None:
@@ -388,7 +407,8 @@ class TrainingMonitor:
                     where = (f" The first non-finite output came from layer {origin[1]} "
                              f"({type(dict(self.model.named_modules())[origin[1]]).__name__}) at step {origin[0]}.")
                 else:
-                    where = " Every layer's output was finite: the loss computation itself produced it."
+                    where = (" Every layer's output was finite: it arose after the layers, in the forward pass's own "
+                             "arithmetic or in the loss computation.")
                 self._raise("NON_FINITE_LOSS", f"The training loss was {v} at step {first + i}.{where}",
                             {"loss": str(v), "layer": None if origin is None else origin[1],
                              "layer_step": None if origin is None else origin[0]}, step=first + i)
@@ -438,9 +458,13 @@ class TrainingMonitor:
 
     def _after_step(self, optimizer, args, kwargs) -> None:
         if self._snapshot is not None:
-            num = math.sqrt(sum(float((p.detach() - s).pow(2).sum()) for p, s in zip(self._layers, self._snapshot)))
+            moved = [(p.detach() - s).float().pow(2).sum() for p, s in zip(self._layers, self._snapshot)]
+            pulled = [_has_grad(p) for p in self._layers]
+            moved, pulled = torch.stack(moved).tolist(), torch.stack(pulled).tolist()  # one sync per sample
+            num = math.sqrt(sum(moved))
             den = math.sqrt(sum(float(s.pow(2).sum()) for s in self._snapshot))
             self._snapshot = None
+            self._judge_unchanged([m == 0 and g for m, g in zip(moved, pulled)])
             if den > 0:
                 self._update_ratios.append(num / den)
                 self._judge_updates()
@@ -485,6 +509,28 @@ class TrainingMonitor:
                                      f"{lrs[-window - 1]:.3g} to {lrs[-1]:.3g}, without levelling off.",
                         {"shape": "rising", "steps": window, "lr_then": lrs[-window - 1], "lr_now": lrs[-1]})
 
+    def _judge_unchanged(self, unchanged: list[bool]) -> None:
+        """UNCHANGED_WEIGHTS: weights with a gradient that the step left exactly as they were, at
+        every one of the first ``update_samples`` sampled steps (a warmup from a rate of 0 moves
+        them by the second sample)."""
+        if self._update_samples_seen >= self.t.update_samples:
+            return
+        self._update_samples_seen += 1
+        now = {i for i, u in enumerate(unchanged) if u}
+        self._unchanged = now if self._unchanged is None else self._unchanged & now
+        if self._update_samples_seen == self.t.update_samples and self._unchanged:
+            names = {id(p): n for n, p in self.model.named_parameters()}
+            groups = {id(p): g for g in self.optimizer.param_groups for p in g["params"]}
+            which = [self._layers[i] for i in sorted(self._unchanged)]
+            listed = [names.get(id(p), f"a {tuple(p.shape)} parameter") for p in which]
+            lrs = sorted({float(groups[id(p)].get("lr", math.nan)) for p in which if id(p) in groups})
+            shown = ", ".join(listed[:5]) + (f" and {len(listed) - 5} more" if len(listed) > 5 else "")
+            self._raise("UNCHANGED_WEIGHTS", f"{len(listed)} of the {len(self._layers)} weight tensors the optimizer "
+                                             f"updates had a gradient but did not change at any of "
+                                             f"{self._update_samples_seen} sampled steps: {shown} (learning rate of "
+                                             f"their group: {', '.join(f'{lr:g}' for lr in lrs)}).",
+                        {"parameters": listed, "learning_rates": lrs, "sampled_steps": self._update_samples_seen})
+
     def _judge_updates(self) -> None:
         r = self._update_ratios
         if len(r) >= self.t.update_samples and statistics.median(r) < self.t.update_ratio:
@@ -494,25 +540,28 @@ class TrainingMonitor:
 
     def _judge_missing_gradients(self) -> None:
         """NO_GRADIENT: parameters without a (non-zero) gradient at every one of the first
-        ``update_samples`` sampled steps, while others had one."""
+        ``update_samples`` sampled steps (some of them, or all: a step on no gradient at all)."""
         if self._never_grad is None:
             self._never_grad = {id(p): p for p in self._params}
-        for key in [k for k, p in self._never_grad.items() if p.grad is not None and bool(p.grad.detach().abs().max() > 0)]:
+        for key in [k for k, p in self._never_grad.items() if bool(_has_grad(p))]:
             del self._never_grad[key]
         self._gradient_samples += 1
-        if self._gradient_samples == self.t.update_samples and self._never_grad \
-                and len(self._never_grad) < len(self._params):
+        if self._gradient_samples == self.t.update_samples and self._never_grad:
             names = {id(p): n for n, p in self.model.named_parameters()}
             missing = [names.get(k, f"a {tuple(p.shape)} parameter") for k, p in self._never_grad.items()]
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-            self._raise("NO_GRADIENT", f"{len(missing)} of the {len(self._params)} parameters the optimizer updates had no "
-                                       f"gradient at any of {self._gradient_samples} sampled steps: {shown}.",
-                        {"parameters": missing, "sampled_steps": self._gradient_samples})
+            every = len(missing) == len(self._params)
+            seen = (f"None of the {len(self._params)} parameters the optimizer updates had a gradient when it stepped, at "
+                    f"any of {self._gradient_samples} sampled steps." if every else
+                    f"{len(missing)} of the {len(self._params)} parameters the optimizer updates had no gradient when it "
+                    f"stepped, at any of {self._gradient_samples} sampled steps: {shown}.")
+            self._raise("NO_GRADIENT", seen, {"parameters": missing, "sampled_steps": self._gradient_samples,
+                                              "all": every})
 
     def _look_at_gradients(self) -> None:
         if self._gradient_samples < self.t.update_samples:
             self._judge_missing_gradients()
-        grads = [p.grad for p in self._layers if p.grad is not None]
+        grads = [g for g in map(_grad_values, self._layers) if g is not None and g.numel()]
         if not grads:
             return
         norm = math.sqrt(sum(float(g.detach().float().pow(2).sum()) for g in grads))
@@ -550,6 +599,12 @@ class TrainingMonitor:
                 self._raise("OSCILLATING_LOSS", f"Over the last {w} steps the loss varied by {100 * cv:.0f}% of its mean "
                                                 f"({mean:.3g}) and did not fall ({first:.3g} then {second:.3g}).",
                             {"coefficient_of_variation": cv, "first_half": first, "second_half": second})
+
+    def evaluation_loss(self, loss: torch.Tensor) -> None:
+        """A loss computed with gradients off; those between two optimizer steps are one
+        evaluation (closed at the next step, or by :meth:`findings`)."""
+        if loss.is_floating_point():
+            self._eval_pending.append(loss.detach().float().mean())  # no host-device sync here
 
     def _close_eval_pending(self) -> None:
         if self._eval_pending:
@@ -613,23 +668,26 @@ def _node_name(node) -> str:
     return name
 
 
-def bce_targets(loss: torch.Tensor, depth: int = 12) -> list[torch.Tensor]:
-    """The targets of the binary cross-entropy losses in ``loss``'s autograd graph (as saved by
-    autograd for the backward pass): inputs that are also such targets must stay in [0, 1]."""
-    frontier, seen, found = [loss.grad_fn], set(), []
+def _graph_nodes(loss: torch.Tensor, depth: int = 12):
+    """The nodes of ``loss``'s autograd graph, breadth first, down to ``depth`` levels."""
+    frontier, seen = [loss.grad_fn], set()
     for _ in range(depth):
         nxt = []
         for node in frontier:
             if node is None or id(node) in seen:
                 continue
             seen.add(id(node))
-            if _node_name(node) in ("BinaryCrossEntropy", "BinaryCrossEntropyWithLogits"):
-                target = getattr(node, "_saved_target", None)
-                if isinstance(target, torch.Tensor):
-                    found.append(target)
+            yield node
             nxt.extend(n for n, _ in getattr(node, "next_functions", ()) if n is not None)
         frontier = nxt
-    return found
+
+
+def bce_targets(loss: torch.Tensor) -> list[torch.Tensor]:
+    """The targets of the binary cross-entropy losses in ``loss``'s autograd graph (as saved by
+    autograd for the backward pass): inputs that are also such targets must stay in [0, 1]."""
+    return [t for node in _graph_nodes(loss)
+            if _node_name(node) in ("BinaryCrossEntropy", "BinaryCrossEntropyWithLogits")
+            for t in [getattr(node, "_saved_target", None)] if isinstance(t, torch.Tensor)]
 
 
 def _source(node, depth: int = 8):
@@ -644,34 +702,97 @@ def _source(node, depth: int = 8):
     return None
 
 
-def loss_input_problem(loss: torch.Tensor, depth: int = 12) -> str | None:
+def loss_input_problem(loss: torch.Tensor) -> str | None:
     """What is wrong with the input of the loss that produced ``loss``, read from its autograd
     graph (so a loss module, ``F.cross_entropy`` and ``F.nll_loss`` all count); ``None``: nothing
     found. Looks only at the graph; computes nothing."""
-    frontier, seen = [loss.grad_fn], set()
-    for _ in range(depth):
-        nxt = []
-        for node in frontier:
-            if node is None or id(node) in seen:
-                continue
-            seen.add(id(node))
-            name = _node_name(node)
-            fed = _source(node)
-            fed_name = _node_name(fed) if fed is not None else None
-            if name.startswith("NllLoss"):
-                if fed_name == "LogSoftmax":
-                    before = _source(fed)
-                    if before is not None and _node_name(before) == "Softmax":
-                        return "softmax, then a cross-entropy loss that applies log_softmax again"
-                elif fed_name == "Softmax":
-                    return "softmax probabilities fed to NLLLoss, which expects log-probabilities"
-                elif fed_name in ("Addmm", "Mm", "Linear", "Convolution", "MkldnnConvolution"):
-                    return "raw scores of a linear layer fed to NLLLoss, which expects log-probabilities"
-            if name == "BinaryCrossEntropyWithLogits" and fed_name == "Sigmoid":
-                return "sigmoid, then BCEWithLogitsLoss, which applies the sigmoid again"
-            nxt.extend(n for n, _ in getattr(node, "next_functions", ()) if n is not None)
-        frontier = nxt
+    for node in _graph_nodes(loss):
+        name = _node_name(node)
+        fed = _source(node)
+        fed_name = _node_name(fed) if fed is not None else None
+        if name.startswith("NllLoss"):
+            if fed_name == "LogSoftmax":
+                before = _source(fed)
+                if before is not None and _node_name(before) == "Softmax":
+                    return "softmax, then a cross-entropy loss that applies log_softmax again"
+            elif fed_name == "Softmax":
+                return "softmax probabilities fed to NLLLoss, which expects log-probabilities"
+            elif fed_name in ("Addmm", "Mm", "Linear", "Convolution", "MkldnnConvolution"):
+                return "raw scores of a linear layer fed to NLLLoss, which expects log-probabilities"
+        if name == "BinaryCrossEntropyWithLogits" and fed_name == "Sigmoid":
+            return "sigmoid, then BCEWithLogitsLoss, which applies the sigmoid again"
     return None
+
+
+_SQUASHED = {"Sigmoid": ("a sigmoid", 0.0, 1.0), "Tanh": ("a tanh", -1.0, 1.0), "Softmax": ("a softmax", 0.0, 1.0),
+             "Relu": ("a ReLU", 0.0, math.inf)}
+"""Outputs with a bounded range: what they are called and their range."""
+
+_REGRESSION_LOSSES = ("MseLoss", "SmoothL1Loss", "HuberLoss")
+"""Losses whose backward node keeps the target (``_saved_target``) beside the output."""
+
+
+def output_range_problem(loss: torch.Tensor, share: float = 0.01) -> str | None:
+    """A regression loss fed outputs of bounded range (sigmoid, tanh, softmax, ReLU) whose targets
+    lie outside that range (more than ``share`` of them): outputs that cannot reach their labels.
+    Reads the target autograd saved for the backward pass (one host-device sync)."""
+    for node in _graph_nodes(loss):
+        if _node_name(node) not in _REGRESSION_LOSSES:
+            continue
+        fed = _source(node)
+        target = getattr(node, "_saved_target", None)
+        if fed is None or _node_name(fed) not in _SQUASHED or not isinstance(target, torch.Tensor) \
+                or not target.is_floating_point() or target.numel() == 0:
+            continue
+        what, low, high = _SQUASHED[_node_name(fed)]
+        t = target.detach()
+        outside = float(((t < low) | (t > high)).float().mean())
+        if outside > share:
+            lo, hi = float(t.min()), float(t.max())
+            span = f"[{low:g}, {high:g}]" if math.isfinite(high) else f"[{low:g}, infinity)"
+            return (f"{what}'s outputs, which lie in {span}, against targets from {lo:.3g} to {hi:.3g} "
+                    f"({100 * outside:.0f}% of them out of reach)")
+    return None
+
+
+@dataclass(frozen=True)
+class GraphFacts:
+    """What one loss's autograd graph shows: ``problems`` as (code, what was seen) and the
+    storages of its binary cross-entropy targets."""
+
+    problems: tuple[tuple[str, str], ...] = ()
+    bce_targets: frozenset[int] = frozenset()
+
+
+def read_graph(loss: torch.Tensor) -> GraphFacts:
+    """Read ``loss``'s autograd graph once for every check that looks at it (before its backward
+    pass frees what it saved). A graph whose saved tensors are already freed (a second backward
+    pass, which PyTorch itself then refuses) shows nothing."""
+    try:
+        problems = tuple((code, problem) for code, problem in
+                         (("LOSS_INPUT_MISMATCH", loss_input_problem(loss)), ("OUTPUT_RANGE", output_range_problem(loss)))
+                         if problem)
+        return GraphFacts(problems, frozenset(_storage(t) for t in bce_targets(loss)))
+    except RuntimeError:
+        return GraphFacts()
+
+
+def _grad_values(p: torch.Tensor) -> torch.Tensor | None:
+    """``p``'s gradient as a dense tensor (a sparse one's stored values, as an embedding with
+    ``sparse=True`` has them), or ``None``."""
+    g = p.grad
+    if g is None:
+        return None
+    return g.detach().coalesce().values() if g.is_sparse else g.detach()
+
+
+def _has_grad(p: torch.Tensor) -> torch.Tensor:
+    """Whether ``p`` has a gradient with a value other than zero (NaN counts: it is a gradient,
+    a broken one), as a 0-d bool tensor on its device. No host-device sync."""
+    g = _grad_values(p)
+    if g is None or g.numel() == 0:
+        return torch.zeros((), dtype=torch.bool, device=p.device)
+    return (g != 0).any()
 
 
 def _storage(x: torch.Tensor) -> int:
@@ -765,9 +886,7 @@ class GlobalAttach:
         self._backward = None
         self.backward_calls = 0
         self._graphs_left = 3  # .backward() losses whose autograd graph is read
-        self._graph_problems: list[str] = []  # what those graphs showed, for the next optimizer step
-        self._bce_targets: set[int] = set()  # storages of binary cross-entropy targets in those graphs
-        self._eval_losses: list[torch.Tensor] = []  # losses computed with gradients off since the last step
+        self._graph_facts: list[GraphFacts] = []  # what those graphs showed, for the next optimizer step
         self._last_monitor: TrainingMonitor | None = None
         self._functional: dict[str, Any] = {}
         self._loader_iter = None
@@ -790,11 +909,8 @@ class GlobalAttach:
                 attach.backward_calls += 1
                 attach._losses.append(tensor.detach())
                 if attach._graphs_left > 0 and tensor.grad_fn is not None:
-                    attach._graphs_left -= 1
-                    problem = loss_input_problem(tensor)
-                    if problem:
-                        attach._graph_problems.append(problem)
-                    attach._bce_targets.update(_storage(t) for t in bce_targets(tensor))
+                    attach._graphs_left -= 1  # read now: the backward pass frees what the graph saved
+                    attach._graph_facts.append(read_graph(tensor))
             return original(tensor, *args, **kwargs)
         torch.Tensor.backward = backward
         # Evaluation losses: a loss function called with gradients off (loss modules call these
@@ -817,24 +933,18 @@ class GlobalAttach:
         @functools.wraps(fn)
         def loss(*args, **kwargs):
             out = fn(*args, **kwargs)
-            if not torch.is_grad_enabled() and isinstance(out, torch.Tensor) and out.is_floating_point():
-                attach._eval_losses.append(out.detach().float().mean())
+            # an evaluation loss, for the monitor of the optimizer that stepped last, which closes
+            # the evaluation at its next step (losses before any step have no monitor to go to)
+            if not torch.is_grad_enabled() and isinstance(out, torch.Tensor) and out.is_floating_point() \
+                    and attach._last_monitor is not None:
+                attach._last_monitor.evaluation_loss(out)
             return out
         return loss
-
-    def _close_evaluation(self) -> None:
-        """Hand the losses computed with gradients off since the last step, as one evaluation,
-        to the monitor of the optimizer that stepped last."""
-        if self._eval_losses and self.monitors:
-            value = float(torch.stack(self._eval_losses).mean())  # one sync per evaluation
-            (self._last_monitor or self.monitors[-1]).evaluation(value)
-        self._eval_losses = []
 
     def __exit__(self, *exc) -> None:
         for name, fn in self._functional.items():
             setattr(F, name, fn)
         self._functional.clear()
-        self._close_evaluation()
         if self._backward is not None:
             torch.Tensor.backward = self._backward
             self._backward = None
@@ -861,7 +971,6 @@ class GlobalAttach:
             self.eval_sets.append(ds)
 
     def _on_step(self, optimizer, args, kwargs) -> None:
-        self._close_evaluation()
         loader = self._last_loader
         if loader is not None and not any(loader.dataset is x for x in self.train_sets):
             self.train_sets.append(loader.dataset)
@@ -879,16 +988,13 @@ class GlobalAttach:
             self._by_optimizer[id(optimizer)] = monitor
             self.monitors.append(monitor)
         self._last_monitor = monitor
-        monitor.bce_target_storages |= self._bce_targets
-        for problem in self._graph_problems:
-            monitor._raise("LOSS_INPUT_MISMATCH", f"At step {monitor.steps}, the training loss was computed from {problem}.",
-                           {"problem": problem})
-        self._graph_problems = []
+        for facts in self._graph_facts:
+            monitor.note_graph(facts)
+        self._graph_facts = []
         if losses:  # the backward passes since the last step of any optimizer belong to this one's step
             monitor.take_loss(torch.stack([v.float().reshape(()) for v in losses]).sum(), ".backward()")
 
     def findings(self) -> list[Finding]:
-        self._close_evaluation()
         return [f for m in self.monitors for f in m.findings()]
 
     def data_findings(self, limit: int = 100_000) -> list[Finding]:
@@ -920,6 +1026,9 @@ class GlobalAttach:
             n = sum(p.numel() for p in m.model.parameters())
             lines.append(f"monitored: {type(m.optimizer).__name__} over {m.steps} step(s) on {model} ({n:,} parameters); "
                          + (f"loss read from {m.loss_source}" if m.loss_source else "no training loss seen"))
+        if any(not m._activations for m in self.monitors):
+            lines.append("not seen: activation layers (the model applies its activations as functions, such as "
+                         "F.relu or torch.tanh), so SATURATED_ACTIVATIONS could not judge them")
         if any(m.inputs_are_targets for m in self.monitors):
             lines.append("not judged: the input scale (UNNORMALISED_INPUTS), because the inputs are also the targets "
                          "of a binary cross-entropy loss and must stay in [0, 1]")

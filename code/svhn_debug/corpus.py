@@ -48,15 +48,19 @@ PLANTED = [
     Case("cnn_classifier.py", ("--bug", "eval-mode"), "TRAIN_IN_EVAL_MODE", 1),
     Case("cnn_classifier.py", ("--bug", "detach"), "NO_GRADIENT", 20),  # the third sampled step
     Case("cnn_classifier.py", ("--bug", "nan"), "NON_FINITE_LOSS", 0),
+    Case("cnn_classifier.py", ("--bug", "clear-before-step"), "NO_GRADIENT", 20),  # no gradient at all
+    Case("cnn_classifier.py", ("--bug", "int-lr-factor"), "UNCHANGED_WEIGHTS", 20),  # the third sampled step
     Case("vae.py", ("--bug", "no-zero-grad"), "GRAD_ACCUMULATION", 1),
     Case("vae.py", ("--bug", "logits-loss"), "LOSS_INPUT_MISMATCH", 0),
+    Case("vae.py", ("--bug", "standardised-targets"), "OUTPUT_RANGE", 0),
     Case("gan.py", ("--bug", "no-zero-grad-d"), "GRAD_ACCUMULATION", 1),
     Case("lstm_lm.py", ("--optimizer", "--bug", "no-zero-grad"), "GRAD_ACCUMULATION", 1),
 ]
 """One planted bug each, with the code that must name it and the earliest step its rule allows."""
 
-CONSEQUENCES = {"NON_FINITE_LOSS": {"EXPLODING_GRADIENTS"}}
-"""Findings a planted bug may bring besides its own (a NaN loss makes the gradients NaN)."""
+CONSEQUENCES = {"NON_FINITE_LOSS": {"EXPLODING_GRADIENTS"}, "NO_GRADIENT": {"LR_TOO_SMALL"}}
+"""Findings a planted bug may bring besides its own (a NaN loss makes the gradients NaN; a step
+on no gradient at all moves no weight)."""
 
 
 def findings(report: str) -> dict[str, int | None]:

@@ -15,7 +15,8 @@ from torch import nn
 from torch.optim.lr_scheduler import StepLR
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-BUGS = ("no-zero-grad", "softmax", "val-from-train", "eval-augment", "lr-growth", "eval-mode", "detach", "nan")
+BUGS = ("no-zero-grad", "softmax", "val-from-train", "eval-augment", "lr-growth", "eval-mode", "detach", "nan",
+        "clear-before-step", "int-lr-factor")
 
 
 class Net(nn.Module):
@@ -73,6 +74,8 @@ def train(model, loader, optimizer, bug):
             output = output * float("nan")
         loss = F.nll_loss(output, target)
         loss.backward()
+        if bug == "clear-before-step":
+            optimizer.zero_grad()  # tidying up one line too early: the step finds no gradient
         optimizer.step()
         if bug == "eval-mode":
             model.eval()  # an evaluation helper that leaves the model in eval mode
@@ -105,7 +108,12 @@ def main():
     train_loader = DataLoader(train_set, batch_size=64, shuffle=True)
     test_loader = DataLoader(test_set, batch_size=128)
     model = Net(args.bug)
-    optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
+    if args.bug == "int-lr-factor":  # the convolutions at a tenth of the rate, by integer division: 1 // 10 == 0
+        convolutions = [*model.conv1.parameters(), *model.conv2.parameters()]
+        rest = [p for n, p in model.named_parameters() if not n.startswith("conv")]
+        optimizer = torch.optim.Adadelta([{"params": convolutions, "lr": 1.0 * (1 // 10)}, {"params": rest}], lr=1.0)
+    else:
+        optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
     scheduler = StepLR(optimizer, step_size=1, gamma=2.0 if args.bug == "lr-growth" else 0.7)
     best, best_accuracy = None, -1.0
     for epoch in range(1, args.epochs + 1):

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-BUGS = ("no-zero-grad", "logits-loss")
+BUGS = ("no-zero-grad", "logits-loss", "standardised-targets")
 
 
 class VAE(nn.Module):
@@ -42,6 +42,8 @@ class VAE(nn.Module):
 def loss_function(recon, x, mu, logvar, bug):
     if bug == "logits-loss":  # the sigmoid output fed to a loss that applies the sigmoid again
         bce = F.binary_cross_entropy_with_logits(recon, x.view(-1, 784), reduction="sum")
+    elif bug == "standardised-targets":  # BCE refused the standardised inputs, so MSE it is: a sigmoid
+        bce = F.mse_loss(recon, x.view(-1, 784), reduction="sum")  # cannot reach targets outside [0, 1]
     else:
         bce = F.binary_cross_entropy(recon, x.view(-1, 784), reduction="sum")
     kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
@@ -58,6 +60,8 @@ def main():
     strokes = (torch.rand(10, 784, generator=g) > 0.8).float()
     images = (strokes[torch.randint(0, 10, (512,), generator=g)] * 0.9
               + 0.1 * torch.rand(512, 784, generator=g)).view(-1, 1, 28, 28)
+    if args.bug == "standardised-targets":  # "inputs should be standardised"
+        images = (images - images.mean()) / images.std()
     loader = DataLoader(TensorDataset(images, torch.zeros(512)), batch_size=64, shuffle=True)
     model = VAE()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
