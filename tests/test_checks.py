@@ -528,6 +528,19 @@ def test_the_runner_reads_a_functional_evaluation_loss():
     assert "OVERFITTING" in _fit(train_n=16, functional=True, attach=True)
 
 
+def test_an_evaluation_before_the_first_step_is_read_without_a_monitor_to_go_to():
+    # a baseline evaluation before training: no optimizer has stepped, so no monitor exists yet;
+    # the loss goes on unchanged and is not an evaluation of any monitor
+    model, opt = fresh()
+    g = torch.Generator().manual_seed(0)
+    with GlobalAttach() as attach:
+        with torch.no_grad():
+            x, y = batch(g)
+            before = nn.functional.cross_entropy(model(x), y)
+        train(model, opt, steps=3)
+    assert torch.isfinite(before) and len(attach.monitors) == 1 and attach.monitors[0].eval_phases == []
+
+
 def test_a_model_that_generalises_is_not_overfitting():
     found = _fit(train_n=10_000)
     assert "OVERFITTING" not in found

@@ -54,13 +54,16 @@ PLANTED = [
     Case("vae.py", ("--bug", "logits-loss"), "LOSS_INPUT_MISMATCH", 0),
     Case("vae.py", ("--bug", "standardised-targets"), "OUTPUT_RANGE", 0),
     Case("gan.py", ("--bug", "no-zero-grad-d"), "GRAD_ACCUMULATION", 1),
+    Case("gan.py", ("--bug", "negative-bias"), "SATURATED_ACTIVATIONS", 10),  # G's monitor starts at G's first step
     Case("lstm_lm.py", ("--optimizer", "--bug", "no-zero-grad"), "GRAD_ACCUMULATION", 1),
 ]
 """One planted bug each, with the code that must name it and the earliest step its rule allows."""
 
-CONSEQUENCES = {"NON_FINITE_LOSS": {"EXPLODING_GRADIENTS"}, "NO_GRADIENT": {"LR_TOO_SMALL"}}
+CONSEQUENCES = {"NON_FINITE_LOSS": {"EXPLODING_GRADIENTS"}, "NO_GRADIENT": {"LR_TOO_SMALL"},
+                "SATURATED_ACTIVATIONS": {"NO_GRADIENT", "LR_TOO_SMALL"}}
 """Findings a planted bug may bring besides its own (a NaN loss makes the gradients NaN; a step
-on no gradient at all moves no weight)."""
+on no gradient at all moves no weight; ReLUs that never fire pass no gradient to the layers
+before them)."""
 
 
 def findings(report: str) -> dict[str, int | None]:

@@ -11,7 +11,7 @@ import argparse
 import torch
 from torch import nn
 
-BUGS = ("no-zero-grad-d",)
+BUGS = ("no-zero-grad-d", "negative-bias")
 
 
 def main():
@@ -22,6 +22,8 @@ def main():
     torch.manual_seed(1)
     netG = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 16), nn.Tanh())
     netD = nn.Sequential(nn.Linear(16, 64), nn.LeakyReLU(0.2), nn.Linear(64, 1), nn.Sigmoid())
+    if args.bug == "negative-bias":  # an initialisation meant for another layer: every ReLU of G starts dead
+        nn.init.constant_(netG[0].bias, -3.0)
     criterion = nn.BCELoss()
     optD = torch.optim.Adam(netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
     optG = torch.optim.Adam(netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
