@@ -375,6 +375,7 @@ def test_parameters_without_a_gradient_are_named_at_the_third_sampled_step():
     f = found["NO_GRADIENT"]
     assert f.step == 20  # sampled at steps 0, 10 and 20 (interval 10, three samples)
     assert f.evidence["parameters"] == ["first.weight", "first.bias", "unused.weight", "unused.bias"]
+    assert "UNCHANGED_WEIGHTS" not in found  # weights without a gradient are NO_GRADIENT's, not unchanged by a step
 
 
 def test_gradients_that_are_cleared_before_the_step_are_not_missing_gradients():
