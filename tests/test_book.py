@@ -41,6 +41,20 @@ def test_every_chapter_opens_with_a_labelled_heading_and_the_shared_setup():
         assert first_cell.options.get("include") is False, path
 
 
+def test_every_chapter_opens_with_prose_its_numbers_come_from_its_facts_function():
+    # the reader of a chapter's source meets the question and the prose, not a long code cell:
+    # the numbers, word choices and guarded claims live in svhn_debug.facts, one function a chapter
+    from svhn_debug import facts
+
+    for path in sorted((ROOT / "chapters").glob("*.qmd")):
+        first_cell = book.parse_qmd(path.read_text())[1]
+        code = [line for line in first_cell.source.splitlines() if line.strip() and not line.startswith("#|")]
+        assert len(code) <= 2, (path.name, code)
+        called = re.search(r"^f = facts\.(\w+)\(\)", first_cell.source, re.M)
+        assert called and callable(getattr(facts, called.group(1), None)), path.name
+        assert "report.claim(" not in path.read_text(), f"{path.name}: claims belong in its facts function"
+
+
 def test_every_figure_has_a_caption_and_alt_text():
     for path in (ROOT / "chapters").glob("*.qmd"):
         for cell in book.parse_qmd(path.read_text()):

@@ -141,7 +141,7 @@ def test_the_summary_figures_name_the_derived_final_recipe_over_all_its_seeds(mo
     monkeypatch.setattr(logbook, "FIX_PATH", ["base"])
     monkeypatch.setattr(logbook, "TUNING_STEPS", [("worse", "base"), ("better-confirm", "base")])
     monkeypatch.setattr(logbook, "BUGS", [])
-    monkeypatch.setattr(report, "time_to_accuracy", lambda: {"ratio": 0.3})
+    monkeypatch.setattr(report.results, "time_to_accuracy", lambda: {"ratio": 0.3})
     assert report.ladder() == ["base", "better-confirm"]  # decided on the four fresh seeds alone
     figures = report.summary_figures()
     assert figures["final"]["name"] == "better-confirm"
@@ -202,6 +202,43 @@ def test_decisions_pair_plateau_seeds_as_ties(monkeypatch):
     record = report.decision_record("cand")
     assert record["left_out"]["both_plateau"] == [0, 1] and record["t_threshold"] is None
     assert ", plateau on 2 |" in report.decision_table([("cand", "base")])
+
+
+def test_a_decision_table_names_every_field_a_candidate_changes_against_its_row(monkeypatch):
+    # a candidate compared with a grandparent differs from it in its parent's change too; a
+    # confirmation (no change of its own) says it ran on fresh seeds
+    from svhn_debug import runner
+    from svhn_debug.registry import Registry
+    from test_faults import fake_runs
+
+    reg = Registry()
+    reg.register("base", None, "?", seeds=(0, 1, 2))
+    reg.register("mid", "base", "?", seeds=(0,), activation="relu")
+    reg.register("top", "mid", "?", seeds=(0, 1, 2), lr=3e-3)
+    reg.register("top-confirm", "top", "?", seeds=(3, 4, 5))
+    fake_runs(monkeypatch, {"base": [0.5] * 3, "mid": [0.6], "top": [0.7] * 3, "top-confirm": [0.7] * 3})
+    monkeypatch.setattr(runner, "get", lambda name, *a, **k: reg.get(name))
+    table = report.decision_table([("top", "base"), ("top", "mid"), ("top-confirm", "base")])
+    rows = [line for line in table.splitlines() if line.startswith("| `top")]
+    assert "activation=\u200brelu,\u200b lr=\u200b0.003 |" in rows[0]
+    assert "| lr=\u200b0.003 |" in rows[1]
+    assert "activation=\u200brelu,\u200b lr=\u200b0.003 (fresh seeds) |" in rows[2]
+
+
+def test_a_change_of_epochs_says_how_many_the_runs_made(monkeypatch):
+    from types import SimpleNamespace
+
+    from svhn_debug import runner
+    from svhn_debug.report import tables
+
+    monkeypatch.setattr(runner, "result", lambda name, *a, **k: SimpleNamespace(meta={"epochs_run": 10, "total_steps": 320}))
+    assert tables._as_run("longer", "epochs=25") == "epochs=25 (10 run, 320 steps)"
+    assert tables._as_run("other", "lr=0.003") == "lr=0.003"
+
+    def missing(name, *a, **k):
+        raise runner.MissingRun("not cached")
+    monkeypatch.setattr(runner, "result", missing)
+    assert tables._as_run("longer", "epochs=25") == "epochs=25"
 
 
 def test_label_entropy_and_majority_share_of_a_constructed_split(monkeypatch):
@@ -349,7 +386,7 @@ def test_the_ablation_labels_plateau_runs_and_reads_two_of_them_as_a_tie(monkeyp
                             "b-back": [0.50, 0.52, 0.51], "b-out": [0.196, 0.196, 0.196]})
     monkeypatch.setattr(logbook, "COLLEAGUE_START", "start")
     monkeypatch.setattr(logbook, "BUGS", [{"bug": "b", "fixed": "fixed", "broken": "b-back", "removed": "b-out"}])
-    monkeypatch.setattr(report, "plateau_seeds", lambda name: (0, 1, 2) if name in ("start", "b-out") else ())
+    monkeypatch.setattr(report.results, "plateau_seeds", lambda name: (0, 1, 2) if name in ("start", "b-out") else ())
     back, out = report.ablation()
     assert out["both_plateau"] == 3 and out["change"] is None and out["effect"] == "nothing" and out["plateau"] == 3
     assert back["both_plateau"] == 0 and back["effect"] == "hurts"

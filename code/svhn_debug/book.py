@@ -63,9 +63,9 @@ def parse_qmd(text: str) -> list[Cell]:
 def package_fingerprint() -> str:
     """Hash of the package's whole source: a chapter re-executes when any of it changes
     (jupyter-cache alone hashes only the notebook's own text)."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.name.encode() + path.read_bytes())
+    digest, here = hashlib.sha256(), Path(__file__).parent
+    for path in sorted(here.rglob("*.py")):  # subpackages (report/) included
+        digest.update(path.relative_to(here).as_posix().encode() + path.read_bytes())
     return digest.hexdigest()[:16]
 
 

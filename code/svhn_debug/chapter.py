@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from . import runner as ex  # noqa: E402,F401  (reads cached runs; never trains)
-from . import plots, report  # noqa: E402,F401
+from . import facts, plots, report  # noqa: E402,F401
 from .report import code, num, pct, points, pp  # noqa: E402,F401
 
 # Library chatter that says nothing about the experiments (each one checked and harmless here).
@@ -33,4 +33,4 @@ plt.rcParams.update({
     "axes.spines.right": False,
 })
 
-__all__ = ["ex", "plots", "report", "code", "num", "pct", "points", "pp", "np", "plt", "torch"]
+__all__ = ["ex", "facts", "plots", "report", "code", "num", "pct", "points", "pp", "np", "plt", "torch"]

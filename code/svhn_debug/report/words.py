@@ -1,0 +1,72 @@
+"""How numbers and code read in a sentence (``Inline`` values for ``{python}`` expressions), and
+``claim``, the one guard of a sentence against the cached runs."""
+
+from __future__ import annotations
+
+import math
+
+
+
+class Inline(str):
+    """Text for an inline ``{python}`` expression: shown as is (no quotes) by Quarto and the
+    offline renderer alike."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
+
+
+def pct(x: float | None, digits: int = 1) -> Inline:
+    """``0.8123`` -> ``81.2%``; no value (a diverged run): ``n/a``."""
+    return Inline("n/a" if x is None or not math.isfinite(x) else f"{100 * x:.{digits}f}%")
+
+
+def pp(x: float | None, digits: int = 1) -> Inline:
+    """A difference of two fractions in percentage points, signed: ``+3.2 points``; no value (no
+    seed to pair: diverged, or both runs on the plateau): ``n/a``."""
+    if x is None or not math.isfinite(x):
+        return Inline("n/a")
+    return Inline(f"{100 * x:+.{digits}f} points".replace("-", "\u2212"))  # a minus sign, not a hyphen
+
+
+def points(x: float | None, digits: int = 1) -> Inline:
+    """A size of a difference of two fractions, unsigned: ``1.9 points``; no value: ``n/a``."""
+    if x is None or not math.isfinite(x):
+        return Inline("n/a")
+    return Inline(f"{100 * abs(x):.{digits}f} points")
+
+
+def num(x: float | int, digits: int = 3) -> Inline:
+    """A number with ``digits`` significant digits (integers with thousands separators)."""
+    if isinstance(x, int) or (isinstance(x, float) and x.is_integer() and abs(x) >= 1):
+        return Inline(f"{int(x):,}")
+    if abs(x) >= 10 ** digits:
+        return Inline(f"{x:,.0f}")
+    return Inline(f"{x:.{digits}g}")
+
+
+def code(text: str) -> Inline:
+    """Inline code formatting."""
+    return Inline(f"`{text}`")
+
+
+class ClaimFailed(AssertionError):
+    """A sentence of the book that the cached runs no longer support."""
+
+
+def claim(holds: bool, chapter: str, text: str) -> None:
+    """Guard a claim the prose makes (call it in a chapter's code cell): stop the render with a
+    message naming the chapter and the claim when the cached runs contradict it. In the
+    ``smoke`` profile (whose numbers only show that the code runs) a failed claim is a warning
+    instead."""
+    import warnings
+
+    from ..profiles import active_profile
+
+    if not holds:
+        message = f"{chapter}: the claim {text!r} does not hold for the cached {active_profile().name} runs"
+        if active_profile().name != "smoke":
+            raise ClaimFailed(message)
+        warnings.warn(message, stacklevel=2)
