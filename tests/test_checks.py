@@ -263,6 +263,19 @@ def test_a_non_finite_loss_made_by_the_loss_itself_says_so():
     assert f.evidence["layer"] is None and "it arose after the layers" in f.message, (f, attach.monitors[0]._losses[:3])
 
 
+@pytest.mark.parametrize("planted, finite", [(None, True), (float("nan"), False), (float("inf"), False),
+                                             (-float("inf"), False), (3e38, True)])
+def test_a_layer_output_is_finite_exactly_when_its_extremes_are(planted, finite):
+    # in the channels-last layout the book's runs use, and for a lone value anywhere in the map
+    from svhn_debug.checks import _extremes
+
+    x = torch.randn(4, 3, 5, 5).contiguous(memory_format=torch.channels_last)
+    if planted is not None:
+        x[2, 1, 3, 4] = planted
+    assert bool(torch.isfinite(_extremes(x)).all()) == finite == bool(torch.isfinite(x).all())
+    assert bool(torch.isfinite(_extremes(torch.empty(0, 3))).all())
+
+
 def test_split_overlap_by_content_not_by_index():
     g = torch.Generator().manual_seed(0)
     pool = torch.randint(0, 255, (100, 3, 8, 8), generator=g, dtype=torch.uint8)

@@ -778,14 +778,15 @@ def read_graph(loss: torch.Tensor) -> GraphFacts:
 
 
 def _extremes(x: torch.Tensor) -> torch.Tensor:
-    """The smallest and largest value of ``x`` as a float tensor of two, on its device (zeros for
-    an empty tensor): both are finite exactly when every value is (NaN and infinities reach the
-    extremes). One pass without a temporary: about 20 times cheaper here than
-    ``torch.isfinite(x).all()`` on a batch of feature maps. No host-device sync."""
+    """The largest and smallest value of ``x`` as a float tensor of two, on its device (zeros for
+    an empty tensor): both are finite exactly when every value is (NaN reaches both, an infinity
+    one of them). Two reductions in the tensor's own memory layout, without a temporary:
+    ``torch.isfinite(x).all()`` and ``torch.aminmax`` were each over ten times slower here on the
+    book's channels-last feature maps. No host-device sync."""
     x = x.detach()
     if x.numel() == 0:
         return torch.zeros(2, device=x.device)
-    return torch.stack(torch.aminmax(x.reshape(-1))).float()
+    return torch.stack((x.amax(), x.amin())).float()
 
 
 def _grad_values(p: torch.Tensor) -> torch.Tensor | None:
