@@ -201,7 +201,7 @@ def test_decisions_pair_plateau_seeds_as_ties(monkeypatch):
     assert d.paired.both_plateau == (0, 1) and d.paired.seeds == (2,) and d.screen
     record = report.decision_record("cand")
     assert record["left_out"]["both_plateau"] == [0, 1] and record["t_threshold"] is None
-    assert ", plateau on 2 |" in report.decision_table([("cand", "base")])
+    assert "| 2 of 3 | +78.0 | to confirm |" in report.decision_table([("cand", "base")])  # plateau seeds, then the screen
 
 
 def test_a_decision_table_names_every_field_a_candidate_changes_against_its_row(monkeypatch):
@@ -239,6 +239,24 @@ def test_a_change_of_epochs_says_how_many_the_runs_made(monkeypatch):
         raise runner.MissingRun("not cached")
     monkeypatch.setattr(runner, "result", missing)
     assert tables._as_run("longer", "epochs=25") == "epochs=25"
+
+
+def test_epoch_axes_have_whole_number_ticks():
+    import matplotlib
+    import pandas as pd
+
+    from svhn_debug import plots
+    from svhn_debug.training import RunResult
+
+    epochs = [{"epoch": e, "train_loss": 2.0 / e, "validation_loss": 2.1 / e, "test_loss": 2.2 / e,
+               "train_accuracy": 0.2 * e, "validation_accuracy": 0.19 * e, "test_accuracy": 0.18 * e} for e in (1, 2, 3, 4)]
+    run = RunResult(config={}, profile="smoke", seed=0, steps=[], confusion=None, cockpit=None, meta={}, epochs=epochs,
+                    diverged_at=None)
+    for fig in (plots.learning_curves(run), plots.compare({"a": [run]})):
+        for ax in fig.axes:
+            ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+            assert ticks and all(float(t).is_integer() for t in ticks), ticks
+        matplotlib.pyplot.close(fig)
 
 
 def test_label_entropy_and_majority_share_of_a_constructed_split(monkeypatch):

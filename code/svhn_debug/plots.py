@@ -10,6 +10,7 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 
 SPLIT_STYLE = {"train": "-", "validation": "--", "test": ":"}
@@ -42,6 +43,8 @@ def learning_curves(result, title: str = "") -> plt.Figure:
             ax_loss.plot(df["epoch"], df[f"{split}_loss"], style, marker="o", ms=3, label=split)
             ax_acc.plot(df["epoch"], df[f"{split}_accuracy"], style, marker="o", ms=3, label=split)
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
+    for a in (ax_loss, ax_acc):
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1))
     ax_acc.axhline(0.1, color="grey", lw=0.8, ls="-.", label="chance (10 classes)")
     ax_acc.legend(fontsize=7)
@@ -72,6 +75,7 @@ def compare(results, metric: str = "validation_accuracy", ylabel: str | None = N
         if len(frames) > 1:
             ax.fill_between(x, ys.min(axis=0), ys.max(axis=0), color=line.get_color(), alpha=0.2)
     ax.set(xlabel="epoch", ylabel=ylabel or metric.replace("_", " "))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     if ylim:
         ax.set_ylim(*ylim)
     ax.legend(fontsize=7, loc="best")
@@ -254,6 +258,7 @@ def exam_curves() -> plt.Figure:
     ax.plot(e, b, label="B(H_B)")
     ax.axvline(80, color="grey", lw=0.8, ls=":")
     ax.set(xlabel="epoch", ylabel="Performance")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.legend()
     fig.tight_layout()
     return fig

@@ -202,10 +202,10 @@ def _acc_cell(st: results.SeedStats) -> str:
     return f"{100 * st.mean:.1f}" + ("" if st.n == 1 else f" ± {100 * st.std:.1f}")
 
 
-def _plateau_note(name: str) -> str:
-    """``", plateau on 2"``: how many of ``name``'s seeds ended on the class-prior plateau (empty: none)."""
+def _plateau_cell(name: str) -> str:
+    """``"2 of 3"``: how many of ``name``'s seeds ended on the class-prior plateau (``"none"``)."""
     n = len(results.plateau_seeds(name))
-    return f", plateau on {n}" if n else ""
+    return f"{n} of {results.stats(name).n}" if n else "none"
 
 
 def decision_table(pairs: list[tuple[str, str]], metric: str = "validation_accuracy") -> str:
@@ -218,10 +218,11 @@ def decision_table(pairs: list[tuple[str, str]], metric: str = "validation_accur
         p = d.paired
         gain = "n/a" if p.mean is None else (f"{100 * p.mean:+.1f}" + ("" if p.stderr is None else f" ± {100 * p.stderr:.1f}"))
         rows.append({"candidate": f"`{name}`", "against": f"`{base}`", "change": _breakable(_change_text(name, base)),
-                     "paired seeds": p.n, "val. acc. %": _acc_cell(results.stats(name, metric)),
-                     "test acc. %": _acc_cell(results.stats(name)) + _plateau_note(name), "gain, points": gain,
-                     "decision": SHORT_OUTCOME[d.outcome]})
-    return markdown_table(rows, align="lllrrrrl", widths=[14, 17, 21, 6, 10, 10, 9, 9])
+                     "paired seeds": p.n, "val. %": _acc_cell(results.stats(name, metric)),
+                     "test %": _acc_cell(results.stats(name)), "plateau": _plateau_cell(name),
+                     "gain, pts": gain, "decision": SHORT_OUTCOME[d.outcome]})
+    # identifiers never break, so their columns fit the longest name of the book (`relu-batchnorm`)
+    return markdown_table(rows, align="lllrrrlrl", widths=[16, 16, 17, 6, 8, 8, 8, 8, 10])
 
 
 def findings_table(name: str) -> str:
