@@ -42,6 +42,27 @@ def test_bf16_autocasts_products_to_bfloat16_where_the_cpu_has_it(monkeypatch):
     assert not torch.is_autocast_enabled("cpu")
 
 
+def test_bf16_forward_passes_see_every_update_of_the_weights(monkeypatch):
+    # Autocast caches the bfloat16 copy of a float32 weight until its outermost context exits. A
+    # context around a whole run therefore fed every forward pass the initial weights: the course's
+    # recipe never left the class-prior plateau in bfloat16. Each pass must read the current weights.
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(8, 4)
+    x = torch.randn(16, 8)
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.5)
+    with precision.autocast("bf16", CPU):
+        for _ in range(3):
+            before = layer(x)
+            optimizer.zero_grad()
+            before.float().pow(2).mean().backward()
+            optimizer.step()
+            after = layer(x)
+            expected = torch.nn.functional.linear(x, layer.weight.detach(), layer.bias.detach())
+            assert not torch.equal(after, before)
+            torch.testing.assert_close(after.float(), expected.float(), rtol=0.02, atol=0.02)
+
+
 def test_bf16_is_refused_not_emulated_on_a_cpu_without_it(monkeypatch):
     monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
     with pytest.raises(precision.PrecisionUnavailable, match="AVX-512 BF16 or AMX"):
@@ -64,4 +85,7 @@ def test_a_bf16_run_trains_with_float32_weights_and_differs_from_fp32_only_in_ro
     assert all(p.dtype == torch.float32 for p in bf16.model.parameters())
     assert all(s["loss"] == s["loss"] for s in bf16.steps)  # finite
     assert bf16.steps[0]["loss"] == pytest.approx(fp32.steps[0]["loss"], rel=0.02)  # same network, rounded
+    # ... and the same updates: the first step moves the loss as it does in float32
+    assert bf16.steps[1]["loss"] - bf16.steps[0]["loss"] == pytest.approx(
+        fp32.steps[1]["loss"] - fp32.steps[0]["loss"], rel=0.2, abs=0.01)
     assert [s["loss"] for s in bf16.steps] != [s["loss"] for s in fp32.steps]  # ... but rounded differently

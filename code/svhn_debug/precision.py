@@ -68,5 +68,5 @@ def autocast(precision: str, device: torch.device) -> Iterator[dict]:
         yield record
         return
     record["autocast_dtype"] = "bfloat16"
-    with torch.autocast(device.type, dtype=torch.bfloat16):
+    with torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False):
         yield record
