@@ -127,3 +127,20 @@ def test_a_run_that_ends_exactly_at_the_budget_counts_there():
     chosen = plateau.choose_budget([run("reference", 0, long), run("reference", 1, short)])
     assert chosen["budget"] == 160 and chosen["seeds"] == [0]
     assert plateau.not_escaped(0.2999, 0.2) and not plateau.not_escaped(0.30, 0.2) and plateau.not_escaped(None, 0.2)
+
+
+def test_the_precision_difference_pairs_seeds_at_one_step_with_a_t_interval():
+    runs = [dict(run("relu-batchnorm", s, [0.5, a32]), precision="fp32") for s, a32 in enumerate([0.80, 0.82, 0.84])]
+    runs += [dict(run("relu-batchnorm", s, [0.5, a16, 0.9]), precision="bf16") for s, a16 in enumerate([0.81, 0.81, 0.86])]
+    runs.append(dict(run("relu-batchnorm", 3, [0.5]), precision="fp32"))  # too short for step 64: left out
+    runs.append(dict(run("relu-batchnorm", 4, [0.5, 0.7]), precision="bf16"))  # one precision only: left out
+    diff = plateau.precision_difference(runs, "relu-batchnorm", 64)
+    assert diff["seeds"] == [0, 1, 2]
+    gains = [0.01, -0.01, 0.02]
+    mean = sum(gains) / 3
+    se = (sum((g - mean) ** 2 for g in gains) / 2) ** 0.5 / 3 ** 0.5
+    assert diff["mean"] == pytest.approx(mean)
+    assert diff["high"] - diff["mean"] == pytest.approx(4.302653 * se, rel=1e-5)  # t(0.975, 2 df)
+    assert diff["low"] == pytest.approx(mean - 4.302653 * se, rel=1e-5)
+    one = plateau.precision_difference(runs[:1] + runs[3:4], "relu-batchnorm", 64)
+    assert one["seeds"] == [0] and one["low"] is None and one["high"] is None

@@ -77,6 +77,26 @@ def precision_contrast(runs: list[dict], recipe: str = "reference") -> list[dict
              "bf16": escape_step(bf16[s]), "bf16_steps": bf16[s]["steps"]} for s in sorted(fp32.keys() & bf16.keys())]
 
 
+def precision_difference(runs: list[dict], recipe: str, step: int) -> dict:
+    """Seed by seed, ``recipe``'s test accuracy at ``step`` in bfloat16 minus float32, for the
+    seeds run in both precisions to at least ``step``: the mean difference with its two-sided 95%
+    confidence interval (Student's t over the paired seeds, :func:`svhn_debug.stats.t_critical`).
+
+    Returns:
+        ``{"step", "seeds", "fp32": {seed: acc}, "bf16": {seed: acc}, "mean", "low", "high"}``;
+        ``low``/``high`` are ``None`` below two paired seeds, and everything but ``step`` and the
+        accuracies is empty or ``None`` without any.
+    """
+    from .stats import pair, t_critical
+
+    at = {p: {r["seed"]: accuracy_at(r, step) for r in of(runs, recipe, p) if r["steps"] >= step}
+          for p in ("fp32", "bf16")}
+    paired = pair(at["bf16"], at["fp32"])
+    half = None if paired.stderr is None else t_critical(paired.n, two_sided=True) * paired.stderr
+    return {"step": step, "seeds": list(paired.seeds), "fp32": at["fp32"], "bf16": at["bf16"], "mean": paired.mean,
+            "low": None if half is None else paired.mean - half, "high": None if half is None else paired.mean + half}
+
+
 def choose_budget(runs: list[dict], recipe: str = "reference", precision: str | None = None) -> dict:
     """The budget rule of the module docstring applied to ``recipe``'s runs.
 
