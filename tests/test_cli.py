@@ -152,3 +152,16 @@ def test_status_short_lists_only_what_is_not_cached_and_run_all_is_quiet_when_no
     main(["run-all"])
     captured = capsys.readouterr()
     assert captured.out == "" and "nothing to compute" in captured.err
+
+
+def test_every_experiment_named_in_the_help_examples_is_registered():
+    import re
+
+    from svhn_debug import runner
+    from svhn_debug.cli import build_parser
+
+    epilog = build_parser().epilog
+    named = re.findall(r"python -m svhn_debug (?:run|show|doctor) ([a-z0-9-]+)", epilog)
+    assert len(named) >= 3
+    registered = {e.name for e in runner.book()}
+    assert [n for n in named if n not in registered] == []

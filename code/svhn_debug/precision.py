@@ -60,7 +60,11 @@ def autocast(precision: str, device: torch.device) -> Iterator[dict]:
     """Run the block in ``precision`` on ``device``; yields what to record with the run.
 
     ``fp32`` changes nothing. ``bf16`` enters ``torch.autocast(device.type, torch.bfloat16)``
-    after :func:`check_available`.
+    after :func:`check_available`, with autocast's weight cache off: the cache keeps the bfloat16
+    copy of each float32 weight until the outermost context exits, so a context around a whole
+    run would feed every forward pass the initial weights (only BatchNorm's parameters, which are
+    not cast, would train; ``bench/bf16_weight_cache.py`` measures it). Without the cache a weight
+    is cast again at each use, which is what a context around each step would do anyway.
     """
     check_available(precision, device)
     record = {"precision": precision}
