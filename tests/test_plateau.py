@@ -103,10 +103,18 @@ def test_a_seed_that_escapes_exactly_at_the_books_last_step_has_escaped_by_then(
 def test_the_study_figure_has_a_panel_per_recipe_and_precision_and_shows_every_mark():
     from svhn_debug import plots
 
-    runs = [dict(run("reference", 0, [0.2, 0.5]), precision="fp32"), dict(run("reference", 0, [0.2] * 4), precision="bf16")]
+    runs = [dict(run("reference", 0, [0.2, 0.5]), precision="fp32"), dict(run("reference", 0, [0.2] * 4), precision="bf16"),
+            dict(run("normalize", 1, [0.2, 0.6]), precision="bf16"), dict(run("normalize", 2, [0.2, 0.7]), precision="bf16")]
     fig = plots.plateau_study(runs, {"the book's runs": 32, "twice the latest escape": 200})
-    assert [ax.get_title() for ax in fig.axes] == ["reference, float32", "reference, bfloat16"]
-    assert all(ax.get_xlim()[1] >= 200 for ax in fig.axes)  # a mark beyond a panel's last step stays visible
+    # a row per recipe, a column per precision (bfloat16 first); a pair never run says so
+    assert [ax.get_title() for ax in fig.axes] == ["reference, bfloat16", "reference, float32", "normalize, bfloat16", ""]
+    assert [t.get_text() for t in fig.axes[3].texts] == ["normalize: not run in float32"]
+    drawn = [ax for ax in fig.axes if ax.get_title()]
+    assert all(ax.get_xlim()[1] >= 200 for ax in drawn)  # a mark beyond a panel's last step stays visible
+    assert not fig.axes[3].axison
+    # one legend, under the panels, from the panel with the most seeds (it names every seed)
+    assert len(fig.legends) == 1 and not any(ax.get_legend() for ax in fig.axes)
+    assert [t.get_text() for t in fig.legends[0].get_texts()][:2] == ["seed 1", "seed 2"]
 
 
 def test_a_gap_exactly_at_the_convergence_limit_counts_as_converged(monkeypatch):

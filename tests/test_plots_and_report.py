@@ -423,3 +423,14 @@ def test_the_corpus_sentence_says_what_was_found():
     text = str(report.checks_corpus_text(worse))
     assert "1 false alarm," in text and "3 are named (1 later than its rule allows)" in text
     assert "not been measured" in str(report.checks_corpus_text({}))
+
+
+def test_the_time_to_accuracy_sentence_reads_the_measurement_and_says_when_there_is_none(monkeypatch):
+    monkeypatch.setattr(report.results, "time_to_accuracy",
+                        lambda: {"every": 8, "ratio": 0.3141, "ratio_learning": None})
+    text = str(report.time_to_accuracy_text())
+    assert "every 8 steps" in text and "in 0.31 of the course's recipe's own time" in text
+    assert "variant in (never)" in text and "class prior" not in text
+    assert "class prior" in str(report.time_to_accuracy_text(reference_on_plateau=True))
+    monkeypatch.setattr(report.results, "time_to_accuracy", lambda: None)
+    assert "has not been measured" in str(report.time_to_accuracy_text(reference_on_plateau=True))

@@ -58,7 +58,6 @@ def tuning() -> Facts:
     screen_acc = {n: ex.result(n).final() for n in ref_screens}  # seed 0: one screen each
     learners = [n for n in ref_screens if screen_acc[n] is not None and not report.ends_on_plateau(ex.result(n))]
     bar = report.against_bar(final, REFERENCE)
-    tta = report.time_to_accuracy()
     rb_decision = report.decision(rb, "normalize")
     bar_learning_seeds = (s(REFERENCE_LEARNING).n - s(REFERENCE_LEARNING).diverged
                           - len(report.plateau_seeds(REFERENCE_LEARNING)))
@@ -69,18 +68,7 @@ def tuning() -> Facts:
     final_run = ex.result(final)
     reference_on_plateau = len(report.plateau_seeds(REFERENCE)) == s(REFERENCE).n
 
-    if tta:
-        tta_text = (f"{c('bench/time_to_accuracy.py')} trains both in one process on this machine and evaluates the "
-                    f"test split every {tta['every']} steps: the adopted recipe reaches the course's recipe's final "
-                    "mean in " + (f"{tta['ratio']:.2f}" if tta["ratio"] is not None else "(never)")
-                    + " of the course's recipe's own time (the goal is at most 0.4), and the mean of the learning "
-                    "variant in " + (f"{tta['ratio_learning']:.2f}" if tta["ratio_learning"] is not None else "(never)")
-                    + " of that variant's time.")
-        if reference_on_plateau:
-            tta_text += (" Since the course's recipe ends at the class prior, reaching its mean says little; the "
-                         "learning variant's mean is the target that measures speed.")
-    else:
-        tta_text = f"The time to accuracy has not been measured on this machine yet ({c('python bench/time_to_accuracy.py')})."
+    tta_text = report.time_to_accuracy_text(reference_on_plateau)
 
     claims = [
         Claim("normalize spends the same number of epochs on the plateau on every seed",
@@ -107,7 +95,7 @@ def tuning() -> Facts:
     return checked(
         "Chapter 6", claims,
         s=s, v=v, rule=rule, REFERENCE=REFERENCE, REFERENCE_LEARNING=REFERENCE_LEARNING, CONFIRMED=CONFIRMED,
-        path=path, final=final, rb=rb, rb_decision=rb_decision, screens=screens, promoted=promoted, held=held,
+        final=final, rb=rb, rb_decision=rb_decision, screens=screens, promoted=promoted, held=held,
         ref_chance=report.majority_share(REFERENCE), bar=bar,
         bar_learning_seeds=bar_learning_seeds,
         bar_learning_reading=Inline(": whether the course's recipe leaves the plateau on this budget is a matter of "
@@ -169,8 +157,8 @@ def checks() -> Facts:
     Inline = report.Inline
     return checked(
         "Chapter 8", [],
-        col=col, trap=trap, final=final, rows=rows, seen=seen, per_epoch=per_epoch, latest=latest,
-        first_epoch=bool(seen) and latest < per_epoch, found_fin=found_fin,
+        col=col, trap=trap, final=final, per_epoch=per_epoch,
+        first_epoch=bool(seen) and latest < per_epoch,
         eval_mode_at=eval_mode_at,
         seen_codes=Inline(", ".join(c(r["code"]) for r in seen) or "nothing"),
         answer=Inline(f"{'Yes' if seen else 'No'}, {len(seen)} of the {len(rows)} bugs"),
@@ -205,9 +193,15 @@ def reproduce() -> Facts:
     grad_growth = report.growth(run, "GradNorm")
     epoch_loss = report.epoch_losses("colleague")
     study_runs = plateau.load(report.bench_result("plateau_study", "cpu"))
-    study = plateau.facts(study_runs, ex.result("reference").meta["total_steps"], precision="fp32")
+    book_steps = ex.result("reference").meta["total_steps"]
+    study = plateau.facts(study_runs, book_steps, precision="bf16")
+    fp32 = plateau.facts(study_runs, book_steps, precision="fp32")
     ref_study, chosen, contrast = study["recipes"]["reference"], study["budget"], study["contrast"]
     best = study["recipes"].get("relu-batchnorm")
+    withdrawn = plateau.load(report.bench_result("plateau_study_withdrawn", "cpu"))
+    cached = report.bench_result("bf16_weight_cache", "cpu")["runs"]
+    first_move = {mode: r["losses"][1] - r["losses"][0] for mode, r in cached.items()}
+    equal = plateau.precision_difference(study_runs, "relu-batchnorm", min(fp32["recipes"]["relu-batchnorm"]["steps"]))
     tracked = dict(run.meta["cockpit_quantities"])
     claims = [
         Claim("nearly every image is predicted as the same class", report.dominant_prediction_share("colleague") > 0.9),
@@ -220,8 +214,14 @@ def reproduce() -> Facts:
               ref_study["escaped_by_book"] == 0 and ref_study["last"] is not None),
         Claim("the rule's budget is at least twice the latest escape, and undecided only when the runs end before it",
               chosen["at_least"] is not None and (chosen["budget"] is None) == (chosen["at_least"] > study["long_steps"])),
-        Claim("on every seed run in both precisions the float32 run escapes and the bfloat16 run does not",
-              len(contrast) >= 3 and all(c["fp32"] is not None and c["bf16"] is None for c in contrast)),
+        Claim("no withdrawn bfloat16 run (weight cache on) ever left the plateau",
+              len(withdrawn) >= 3 and all(plateau.escape_step(r) is None for r in withdrawn)),
+        Claim("the first update moves the loss in bfloat16 as in float32, and with the weight cache hardly at all",
+              first_move["fp32"] > 1 and abs(first_move["bf16"] - first_move["fp32"]) < 0.1 * first_move["fp32"]
+              and abs(first_move["bf16-cached"]) < 0.05),
+        Claim("every seed run in both precisions escapes in both",
+              len(contrast) >= 3 and all(c["fp32"] is not None and c["bf16"] is not None for c in contrast)),
+        Claim("the precision comparison pairs at least five seeds", len(equal["seeds"]) >= 5),
         Claim("the notebook tracks five quantities, alpha every tenth step and the others every step",
               len(tracked) == 5 and tracked["Alpha"] == 10 and all(k == 1 for q, k in tracked.items() if q != "Alpha")),
     ]
@@ -231,10 +231,12 @@ def reproduce() -> Facts:
         shares=report.label_shares(pools.train_labels), majority=majority, lr_first=lr_first, lr_last=lr_last,
         loss_first=loss_first, loss_last=loss_last, grad_growth=grad_growth, epoch_loss=epoch_loss,
         study_runs=study_runs, study=study, ref_study=ref_study, chosen=chosen, contrast=contrast,
+        withdrawn=withdrawn, withdrawn_best=max(p["test_accuracy"] for r in withdrawn for p in r["curve"]),
+        cached=cached, equal=equal,
         bf16_speedup=report.bench_result("loop_speed", "cpu")["bf16_speedup"],
         best_text=report.Inline(
             f"The book's best recipe, `relu-batchnorm`, leaves the plateau between step {best['first']} and step "
-            f"{best['last']} on its {best['seeds']} seeds (float32, runs of {', '.join(f'{n:,}' for n in best['steps'])} "
+            f"{best['last']} on its {best['seeds']} seeds (bfloat16, runs of {', '.join(f'{n:,}' for n in best['steps'])} "
             f"steps), on {best['escaped_by_book']} of them within the book's {study['book_steps']} steps."
             if best and best["last"] is not None else
             "The book's best recipe has not been run in the study yet, or one of its seeds never left the plateau."),
@@ -344,8 +346,8 @@ def data() -> Facts:
         "Chapter 4", claims,
         colleague_view=colleague_view, no_rot=no_rot, sound=sound, rot_train=rot_train, fixed=fixed,
         eval_rot=eval_rot, leaky=leaky, nine_as_six=nine_as_six, nine_as_six_fixed=nine_as_six_fixed,
-        nines_right=nines_right, lean=lean, eval_rot_effect=eval_rot_effect, eval_rot_matters=eval_rot_matters,
-        leak_effect=leak_effect, leak_matters=leak_matters, bench_names=bench_names, best_gap=best_gap,
+        nines_right=nines_right, eval_rot_effect=eval_rot_effect,
+        leak_effect=leak_effect, bench_names=bench_names, best_gap=best_gap,
     )
 
 
@@ -402,23 +404,17 @@ def summary() -> Facts:
     alone = [e["bug"] for e in effects if e["alone"]]
     masked = [e["bug"] for e in effects if e["alone"] and e["removal"] == "nothing"]
     worse = [e["bug"] for e in effects if e["removal"] == "hurts"]
-    bar, bar_learning = report.against_bar(final, REFERENCE), report.against_bar(final, REFERENCE_LEARNING)
-    tta = report.time_to_accuracy()
+    bar = report.against_bar(final, REFERENCE)
     c = report.code
     path_text = report.Inline(" → ".join(c(n) for n in path))
-    tta_text = report.Inline(
-        (f"Measured in one process on this machine ({c('bench/time_to_accuracy.py')}), the adopted recipe reaches the course's "
-         "recipe's final mean test accuracy in " + (f"{tta['ratio']:.2f}" if tta["ratio"] is not None else "(not reached)")
-         + " of the time the course's recipe needs, and the mean of its learning variant in "
-         + (f"{tta['ratio_learning']:.2f}" if tta["ratio_learning"] is not None else "(not reached)") + " of that variant's time.")
-        if tta else f"The time to accuracy has not been measured on this machine yet ({c('python bench/time_to_accuracy.py')}).")
+    tta_text = report.time_to_accuracy_text()
     claims = [
     ]
     return checked(
         "Chapter 9", claims,
-        BUGS=BUGS, REFERENCE=REFERENCE, REFERENCE_LEARNING=REFERENCE_LEARNING, path=path, final=final,
+        BUGS=BUGS, REFERENCE=REFERENCE, REFERENCE_LEARNING=REFERENCE_LEARNING, final=final,
         start=start, end=end, effects=effects, alone=alone, masked=masked, worse=worse, bar=bar,
-        bar_learning=bar_learning, tta=tta, path_text=path_text, tta_text=tta_text,
+        path_text=path_text, tta_text=tta_text,
     )
 
 
@@ -436,7 +432,7 @@ def running() -> Facts:
     ]
     return checked(
         "Appendix A", claims,
-        active_profile=active_profile, summary=summary, profile=profile, threads=threads,
+        summary=summary, profile=profile, threads=threads,
         module_list=module_list,
     )
 
@@ -447,7 +443,6 @@ def exam() -> Facts:
     from .logbook import EXAM_BEST, EXAM_TRIALS
 
     seeds = report.stats("normalize")
-    val_seeds = report.stats("normalize", "validation_accuracy")
     rk = report.exam_rankings()
     a, b = rk["rules"]
     fresh = {r: report.stats(f"exam-{r}-best", "validation_accuracy") for r in rk["rules"]}
@@ -492,8 +487,8 @@ def exam() -> Facts:
     ]
     return checked(
         "Chapter 7 (sec-exam)", claims,
-        seeds=seeds, val_seeds=val_seeds, EXAM_BEST=EXAM_BEST, EXAM_TRIALS=EXAM_TRIALS, rk=rk, a=a, b=b,
-        fresh=fresh, picked=picked, optimism=optimism, gap=gap, spreads=spreads, names=names,
-        worse_retunes=worse_retunes, retune_note=retune_note, max_note=max_note, values_text=values_text,
+        seeds=seeds, EXAM_TRIALS=EXAM_TRIALS, rk=rk, b=b,
+        names=names,
+        retune_note=retune_note, max_note=max_note, values_text=values_text,
         picked_text=picked_text, gap_text=gap_text,
     )

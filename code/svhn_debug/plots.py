@@ -313,22 +313,42 @@ def plateau_study(runs: list[dict], marks: dict[str, int] | None = None) -> plt.
     threshold dashed, and vertical marks at the step counts in ``marks`` (label: step)."""
     from . import plateau
 
-    panels = [(r, p) for r in plateau.RECIPES for p in ("fp32", "bf16") if plateau.of(runs, r, p)]
-    fig, axes = plt.subplots(1, len(panels), figsize=(8, 2.8), sharey=True, squeeze=False)
-    for ax, (recipe, precision) in zip(axes[0], panels):
-        mine = plateau.of(runs, recipe, precision)
-        for r in mine:
-            ax.plot([p["step"] for p in r["curve"]], [p["test_accuracy"] for p in r["curve"]], lw=1,
-                    label=f"seed {r['seed']}")
-        prior = mine[0]["class_prior"]
-        ax.axhline(prior, color="grey", lw=0.8, ls="--", label="class prior")
-        ax.axhline(prior + plateau.ESCAPE_MARGIN, color="grey", lw=0.8, ls=":", label="escape threshold")
-        for i, (label, step) in enumerate((marks or {}).items()):
-            ax.axvline(step, color=("crimson", "black", "tab:purple")[i % 3], lw=0.9, ls="-.", label=label)
-        last = max([r["steps"] for r in mine] + [step for step in (marks or {}).values() if step])
-        ax.set(title=f"{recipe}, {'float32' if precision == 'fp32' else 'bfloat16'}", xlabel="optimizer steps",
-               ylim=(0, 1), xlim=(0, 1.02 * last))
-    axes[0][-1].legend(fontsize=6, loc="center right")
-    axes[0][0].set_ylabel("test accuracy")
-    fig.tight_layout()
+    recipes = [r for r in plateau.RECIPES if plateau.of(runs, r)]
+    precisions = [p for p in ("bf16", "fp32") if any(r.get("precision") == p for r in runs)]
+    fig, axes = plt.subplots(len(recipes), len(precisions), figsize=(8, 2.3 * len(recipes)), sharey=True,
+                             squeeze=False)
+    legend_ax = None
+    for row, recipe in enumerate(recipes):
+        for col, precision in enumerate(precisions):
+            ax = axes[row][col]
+            mine = plateau.of(runs, recipe, precision)
+            if not mine:
+                ax.set_axis_off()
+                ax.text(0.5, 0.5, f"{recipe}: not run in {'float32' if precision == 'fp32' else 'bfloat16'}",
+                        ha="center", va="center", fontsize=8, color="grey", transform=ax.transAxes)
+                continue
+            for r in mine:
+                ax.plot([p["step"] for p in r["curve"]], [p["test_accuracy"] for p in r["curve"]], lw=1,
+                        label=f"seed {r['seed']}")
+            prior = mine[0]["class_prior"]
+            ax.axhline(prior, color="grey", lw=0.8, ls="--", label="class prior")
+            ax.axhline(prior + plateau.ESCAPE_MARGIN, color="grey", lw=0.8, ls=":", label="escape threshold")
+            for i, (label, step) in enumerate((marks or {}).items()):
+                ax.axvline(step, color=("crimson", "black", "tab:purple")[i % 3], lw=0.9, ls="-.", label=label)
+            last = max([r["steps"] for r in mine] + [step for step in (marks or {}).values() if step])
+            ax.set(title=f"{recipe}, {'float32' if precision == 'fp32' else 'bfloat16'}", ylim=(0, 1),
+                   xlim=(0, 1.02 * last))
+            ax.set_xlabel("optimizer steps", fontsize=8)
+            ax.title.set_fontsize(9)
+            if col == 0:
+                ax.set_ylabel("test accuracy")
+            if legend_ax is None or len(mine) > len(plateau.of(runs, *legend_ax)):
+                legend_ax = (recipe, precision)
+    if legend_ax:  # one legend under the panels, from the panel with the most seeds (it names every seed)
+        row, col = recipes.index(legend_ax[0]), precisions.index(legend_ax[1])
+        handles, labels = axes[row][col].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=7, frameon=False)
+        fig.tight_layout(rect=(0, 0.14 / len(recipes) + 0.02, 1, 1))
+    else:
+        fig.tight_layout()
     return fig

@@ -79,6 +79,7 @@ from .decisions import (  # noqa: F401
     bug_effects,
     against_bar,
     bar_sentence,
+    time_to_accuracy_text,
     exam_best,
     exam_rankings,
     data_and_budget,
