@@ -202,3 +202,33 @@ def test_two_seeds_are_never_beyond_noise():
     # catches: beyond_noise judging two paired seeds (fewer than the rule's minimum) by t alone
     p = stats.pair({0: 0.30, 1: 0.31}, {0: 0.80, 1: 0.80})
     assert p.n == 2 and not stats.beyond_noise(p) and stats.direction(p) == "nothing"
+
+
+def test_two_paired_seeds_have_a_critical_value_and_can_be_read_with_a_lower_seed_minimum():
+    assert stats.t_critical(2) == pytest.approx(6.3138, rel=1e-4)  # one degree of freedom
+    wide = stats.pair({0: 0.90, 1: 0.91}, {0: 0.50, 1: 0.50})  # two large, nearly equal gains
+    assert stats.beyond_noise(wide, min_seeds=2) and stats.direction(wide, min_seeds=2) == "helps"
+    assert not stats.beyond_noise(wide)  # the book's minimum is three seeds
+
+
+def test_a_stricter_alpha_reaches_the_direction_reading():
+    p = stats.pair({0: 0.60, 1: 0.62, 2: 0.66}, {0: 0.50, 1: 0.50, 2: 0.50})  # t about 7.6 on 2 df
+    assert stats.direction(p) == "helps"
+    assert stats.direction(p, alpha=0.01) == "nothing"  # two-sided 1%: 9.92
+
+
+def test_a_diverged_change_is_rejected_with_its_pairing_and_every_reason_names_its_seeds():
+    p = stats.pair({0: None, 1: 0.7, 2: 0.7}, {0: 0.5, 1: 0.5, 2: 0.5})
+    d = stats.decide(p)
+    assert d.outcome == stats.REJECT and d.paired is p and "diverged on seed 0" in d.reason
+    tie = stats.pair({0: 0.2, 1: 0.7, 2: 0.72, 3: 0.71}, {0: 0.2, 1: 0.5, 2: 0.5, 3: 0.5}, plateau=({0}, {0}))
+    assert "seed 0 left out, both runs on the plateau" in stats.decide(tie).reason
+    screen = stats.decide(stats.pair({0: 0.6}, {0: 0.5}))
+    assert screen.outcome == stats.CONFIRM and screen.reason.startswith("1 paired seed, a screen: gain +10.0 points")
+
+
+def test_the_bar_is_beaten_by_more_than_twice_the_larger_standard_deviation_by_default():
+    bar = stats.Summary((0.50, 0.52, 0.54, 0.50, 0.52))  # std 0.0167
+    close = stats.Summary((0.56, 0.56, 0.56, 0.56, 0.56))  # 4.4 points above: 2.6 standard deviations
+    assert stats.beats_bar(close, bar).beats
+    assert not stats.beats_bar(close, bar, k=3.0).beats
