@@ -232,3 +232,17 @@ def test_the_bar_is_beaten_by_more_than_twice_the_larger_standard_deviation_by_d
     close = stats.Summary((0.56, 0.56, 0.56, 0.56, 0.56))  # 4.4 points above: 2.6 standard deviations
     assert stats.beats_bar(close, bar).beats
     assert not stats.beats_bar(close, bar, k=3.0).beats
+
+
+def test_the_bar_comparison_records_its_margin_its_need_and_the_seeds_of_both_sides():
+    bar = stats.Summary((0.50, 0.52, 0.54, 0.50, 0.52))
+    c = stats.beats_bar(stats.Summary((0.56, 0.56, 0.56, 0.56)), bar)
+    assert c.margin == pytest.approx(0.044) and c.needed == pytest.approx(2 * statistics.stdev(bar.values))
+    assert c.seeds == (4, 5) and not c.beats  # four seeds: fewer than the five a bar needs
+    exact = stats.beats_bar(stats.Summary((0.516 + c.needed,) * 5), bar)
+    assert exact.margin == pytest.approx(exact.needed) and not exact.beats  # the margin must exceed the need
+    none = stats.beats_bar(stats.Summary((None,)), bar)
+    assert none == stats.BarComparison(None, None, (1, 5), False)
+    dropped = stats.pair({0: 0.4}, {0: 0.5})
+    assert stats.decide(dropped).paired is dropped and stats.decide(dropped).outcome == stats.DROP
+    assert stats._seeds((1, 2)) == "seeds 1, 2" and stats._seeds((3,)) == "seed 3"
