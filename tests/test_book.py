@@ -99,7 +99,7 @@ def test_every_chapter_executes_on_the_smoke_budget(tmp_path):
     # The budget study and the loop's speed are measurements on the cpu profile's pools and this
     # machine that chapter 1 shows whatever the profile: they travel with the committed cache.
     bench_path("plateau_study", "cpu").parent.mkdir(parents=True, exist_ok=True)
-    for bench in ("plateau_study", "loop_speed"):
+    for bench in ("plateau_study", "plateau_study_withdrawn", "bf16_weight_cache", "loop_speed"):
         shutil.copy(ROOT / "cache" / "bench" / f"{bench}-cpu.json", bench_path(bench, "cpu"))
 
     # Chapters only read the cache (they never train): `run-all` computes every run and the saved
