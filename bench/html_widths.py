@@ -20,6 +20,7 @@ Usage: python bench/html_widths.py [FOLDER] [--widths 400,1280,1920] [--chromium
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import re
 import shutil
@@ -81,8 +82,8 @@ def find_chromium(given: str | None = None) -> str | None:
 
 def measure(page: Path, width: int, chromium: str, height: int = 900, timeout: float = 60.0) -> list[dict]:
     """What does not fit on ``page`` in a window ``width`` pixels wide (see the module docstring)."""
-    html = page.read_text(encoding="utf-8")
-    marked = html.replace("</body>", MEASURE + "</body>") if "</body>" in html else html + MEASURE
+    text = page.read_text(encoding="utf-8")
+    marked = text.replace("</body>", MEASURE + "</body>") if "</body>" in text else text + MEASURE
     with tempfile.NamedTemporaryFile("w", suffix=".html", prefix=".widths-", dir=page.parent, delete=False,
                                      encoding="utf-8") as copy:
         copy.write(marked)
@@ -98,9 +99,7 @@ def measure(page: Path, width: int, chromium: str, height: int = 900, timeout: f
     if not match:
         raise RuntimeError(f"{page.name} at {width} px: Chromium printed no measurement "
                            f"(exit {done.returncode}): {done.stderr.strip()[-300:]}")
-    import html as html_module
-
-    return json.loads(html_module.unescape(match.group(1)))
+    return json.loads(html.unescape(match.group(1)))
 
 
 def check(folder: Path, widths: list[int], chromium: str) -> dict[str, dict[int, list[dict]]]:

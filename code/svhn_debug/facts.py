@@ -195,13 +195,13 @@ def reproduce() -> Facts:
     study_runs = plateau.load(report.bench_result("plateau_study", "cpu"))
     book_steps = ex.result("reference").meta["total_steps"]
     study = plateau.facts(study_runs, book_steps, precision="bf16")
-    fp32 = plateau.facts(study_runs, book_steps, precision="fp32")
     ref_study, chosen, contrast = study["recipes"]["reference"], study["budget"], study["contrast"]
     best = study["recipes"].get("relu-batchnorm")
     withdrawn = plateau.load(report.bench_result("plateau_study_withdrawn", "cpu"))
     cached = report.bench_result("bf16_weight_cache", "cpu")["runs"]
     first_move = {mode: r["losses"][1] - r["losses"][0] for mode, r in cached.items()}
-    equal = plateau.precision_difference(study_runs, "relu-batchnorm", min(fp32["recipes"]["relu-batchnorm"]["steps"]))
+    equal = plateau.precision_difference(study_runs, "relu-batchnorm",
+                                         min(r["steps"] for r in plateau.of(study_runs, "relu-batchnorm", "fp32")))
     tracked = dict(run.meta["cockpit_quantities"])
     claims = [
         Claim("nearly every image is predicted as the same class", report.dominant_prediction_share("colleague") > 0.9),

@@ -26,6 +26,8 @@ CONVERGED_GAP = 0.05
 RECIPES = {"reference": "the course's recipe", "relu-batchnorm": "the book's best recipe",
            "normalize": "the notebook with its bugs fixed"}
 """The recipes the study trains, with what each is."""
+PRECISION_NAMES = {"fp32": "float32", "bf16": "bfloat16"}
+"""How the book names each precision of ``svhn_debug.precision``."""
 
 
 def not_escaped(accuracy: float | None, class_prior: float) -> bool:
@@ -199,5 +201,5 @@ def budget_sentence(study: dict) -> str:
         return f"the rule picks {num(chosen['budget'])} steps ({pct(chosen['mean_accuracy'])} there)."
     if chosen["at_least"] is None:
         return "a seed never escapes, so no budget satisfies the rule."
-    return (f"the {study['precision'] == 'fp32' and 'float32' or 'bfloat16'} runs here end at "
+    return (f"the {PRECISION_NAMES[study['precision']]} runs here end at "
             f"{num(study['long_steps'])} steps, before that, so the second condition is still to be checked on longer runs.")

@@ -317,14 +317,14 @@ def plateau_study(runs: list[dict], marks: dict[str, int] | None = None) -> plt.
     precisions = [p for p in ("bf16", "fp32") if any(r.get("precision") == p for r in runs)]
     fig, axes = plt.subplots(len(recipes), len(precisions), figsize=(8, 2.3 * len(recipes)), sharey=True,
                              squeeze=False)
-    legend_ax = None
+    legend_ax, legend_seeds = None, 0
     for row, recipe in enumerate(recipes):
         for col, precision in enumerate(precisions):
             ax = axes[row][col]
             mine = plateau.of(runs, recipe, precision)
             if not mine:
                 ax.set_axis_off()
-                ax.text(0.5, 0.5, f"{recipe}: not run in {'float32' if precision == 'fp32' else 'bfloat16'}",
+                ax.text(0.5, 0.5, f"{recipe}: not run in {plateau.PRECISION_NAMES[precision]}",
                         ha="center", va="center", fontsize=8, color="grey", transform=ax.transAxes)
                 continue
             for r in mine:
@@ -336,14 +336,14 @@ def plateau_study(runs: list[dict], marks: dict[str, int] | None = None) -> plt.
             for i, (label, step) in enumerate((marks or {}).items()):
                 ax.axvline(step, color=("crimson", "black", "tab:purple")[i % 3], lw=0.9, ls="-.", label=label)
             last = max([r["steps"] for r in mine] + [step for step in (marks or {}).values() if step])
-            ax.set(title=f"{recipe}, {'float32' if precision == 'fp32' else 'bfloat16'}", ylim=(0, 1),
+            ax.set(title=f"{recipe}, {plateau.PRECISION_NAMES[precision]}", ylim=(0, 1),
                    xlim=(0, 1.02 * last))
             ax.set_xlabel("optimizer steps", fontsize=8)
             ax.title.set_fontsize(9)
             if col == 0:
                 ax.set_ylabel("test accuracy")
-            if legend_ax is None or len(mine) > len(plateau.of(runs, *legend_ax)):
-                legend_ax = (recipe, precision)
+            if len(mine) > legend_seeds:
+                legend_ax, legend_seeds = (recipe, precision), len(mine)
     if legend_ax:  # one legend under the panels, from the panel with the most seeds (it names every seed)
         row, col = recipes.index(legend_ax[0]), precisions.index(legend_ax[1])
         handles, labels = axes[row][col].get_legend_handles_labels()
