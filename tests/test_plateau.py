@@ -70,6 +70,11 @@ def test_the_chapters_facts_count_escapes_within_the_books_budget():
     assert f["long_seeds"] == 2 and f["long_steps"] == 18 * 32 and f["precision"] == "fp32"
     assert f["contrast"] == [{"seed": 1, "fp32": 160, "fp32_steps": 576, "bf16": None, "bf16_steps": 640}]
     assert f["budget"]["budget"] == 320 and f["test_images"] == [1024]
+    assert f["book_steps"] == 128 and f["short_steps"] == 18 * 32
+    assert ref["seeds"] == 2 and ref["prior"] == 0.2 and ref["first"] == ref["last"] == 160
+    runs.append(dict(run("reference", 0, [0.2, 0.6] + [0.8] * 18), precision="bf16", profile={"n_test": 1024}))
+    stuck = plateau.facts(runs, book_steps=128, precision="bf16")["recipes"]["reference"]
+    assert stuck["escapes"] == [64, None] and stuck["first"] is None and stuck["last"] is None  # one seed never escapes
 
 
 def test_the_precision_contrast_pairs_seeds_run_in_both_precisions():
@@ -144,6 +149,8 @@ def test_the_precision_difference_pairs_seeds_at_one_step_with_a_t_interval():
     runs.append(dict(run("relu-batchnorm", 4, [0.5, 0.7]), precision="bf16"))  # one precision only: left out
     diff = plateau.precision_difference(runs, "relu-batchnorm", 64)
     assert diff["seeds"] == [0, 1, 2]
+    assert diff["step"] == 64 and diff["fp32"] == {0: 0.80, 1: 0.82, 2: 0.84}
+    assert diff["bf16"] == {0: 0.81, 1: 0.81, 2: 0.86, 4: 0.7}
     gains = [0.01, -0.01, 0.02]
     mean = sum(gains) / 3
     se = (sum((g - mean) ** 2 for g in gains) / 2) ** 0.5 / 3 ** 0.5
