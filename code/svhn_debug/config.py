@@ -22,6 +22,7 @@ ALLOWED: dict[str, tuple] = {
     "tta": ("none", "shift"),
     "cockpit": ("off", "colleague", "economy", "business", "full", "scalars"),
     "device": ("auto", "cpu", "cuda"),
+    "precision": ("fp32", "bf16"),
 }
 """Allowed values of the categorical fields."""
 
@@ -80,6 +81,7 @@ class RunConfig:
     device: str = "auto"  # CUDA when available, else the CPU
     channels_last: bool = False  # memory layout of the conv activations (other kernels: part of the run)
     threads: int = 1  # torch CPU threads, fixed per run: sums split over threads round differently
+    precision: str = "fp32"  # float32 throughout; "bf16": bfloat16 autocast, float32 weights (svhn_debug.precision)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -186,6 +188,9 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"RunConfig.{f.name}={value!r} is not allowed: must be {rule.describe()}")
     if cfg.label_smoothing and cfg.cockpit != "off":
         raise ConfigError("RunConfig.label_smoothing > 0 needs cockpit='off': BackPACK's cross-entropy has no smoothing")
+    if cfg.precision == "bf16" and cfg.cockpit != "off":
+        raise ConfigError("RunConfig.precision='bf16' needs cockpit='off': Cockpit's quantities come out in bfloat16, "
+                          "which it cannot save")
     if cfg.nesterov and (cfg.optimizer != "sgd" or not cfg.momentum):
         raise ConfigError("RunConfig.nesterov=True needs optimizer='sgd' and momentum > 0")
 

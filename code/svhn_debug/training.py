@@ -20,6 +20,7 @@ from .config import RunConfig
 from .data import Pools, build_batches, load_pools, make_splits
 from .instruments import Instruments
 from .model import build_model, count_parameters
+from .precision import autocast
 from .profiles import Profile, active_profile
 
 
@@ -280,13 +281,16 @@ def train(config: RunConfig, profile: Profile | None = None, pools: Pools | None
 
     Returns:
         The run's record. A non-finite loss stops the run; ``diverged_at`` holds that step.
+        ``meta["numerics"]`` records the thread count, the determinism settings and the
+        precision the run computed in (``config.precision``: ``bf16`` runs the whole loop under
+        :func:`svhn_debug.precision.autocast`, evaluations included).
     """
     profile = profile or active_profile()
     pools = pools or load_pools(profile)
     device = resolve_device(config.device)
-    with fixed_numerics(config, device) as numerics:
+    with fixed_numerics(config, device) as numerics, autocast(config.precision, device) as arithmetic:
         result = _train(config, profile, pools, device, progress, keep_model)
-    result.meta["numerics"] = numerics
+    result.meta["numerics"] = {**numerics, **arithmetic}
     return result
 
 
