@@ -207,6 +207,26 @@ def make_splits(pools: Pools, profile: Profile, config: RunConfig) -> dict[str, 
             "test": take("test", torch.arange(min(profile.n_test, len(pools.test_labels))))}
 
 
+def heldout_source(pools: Pools, profile: Profile, config: RunConfig, device: torch.device) -> "BatchSource | None":
+    """The yardstick every run is scored on after its last epoch: the first ``n_test`` images of
+    the *test* pool, upright (no transform), standardised with the run's own training statistics
+    when it standardises its inputs. Whatever a run's split and evaluation transform, this is the
+    same held-out set, so runs that put different bugs back compare on one scale.
+
+    ``None`` when the run's own test view already is the yardstick (the sound split evaluated
+    upright): its test metrics are the held-out ones.
+    """
+    if config.split == "sound" and config.eval_transform == "none" and "test" in config.eval_splits:
+        return None
+    n = min(profile.n_test, len(pools.test_labels))
+    idx = torch.arange(n)
+    split = Split(pools.test_images[idx], pools.test_labels[idx], "test", idx)
+    train = make_splits(pools, profile, config)["train"]
+    mean, std = channel_stats(train.images) if config.normalize else (None, None)
+    return BatchSource(split, config.batch_size, "none", device, False, torch.Generator().manual_seed(config.seed + 20_000),
+                       mean, std, config.channels_last)
+
+
 def split_overlap(splits: dict[str, Split], a: str, b: str) -> float:
     """Fraction of split ``b``'s images that are also in split ``a`` (same pool and index)."""
     if splits[a].pool != splits[b].pool:

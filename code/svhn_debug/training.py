@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import RunConfig
-from .data import Pools, build_batches, load_pools, make_splits
+from .data import Pools, build_batches, heldout_source, load_pools, make_splits
 from .instruments import Instruments
 from .model import build_model, count_parameters
 from .precision import autocast
@@ -27,13 +27,19 @@ from .profiles import Profile, active_profile
 @dataclass
 class RunResult:
     """Everything one run produced: metrics per step and epoch, the test confusion matrix,
-    the Cockpit log, and the evidence (config, profile, seed, versions, device, timings)."""
+    the Cockpit log, and the evidence (config, profile, seed, versions, device, timings).
+
+    The last evaluated epoch also holds ``heldout_loss`` and ``heldout_accuracy``: the run scored
+    on the one yardstick every run shares (:func:`svhn_debug.data.heldout_source`: the held-out
+    test pool, upright), whatever its own split and evaluation transform; earlier epochs hold
+    ``None`` there.
+    """
 
     config: dict[str, Any]
     profile: str
     seed: int
     steps: list[dict[str, float]]  # step, epoch, loss, lr
-    epochs: list[dict[str, float | None]]  # epoch, step, {split}_loss, {split}_accuracy, seconds
+    epochs: list[dict[str, float | None]]  # epoch, step, {split}_loss, {split}_accuracy, heldout_*, seconds
     confusion: list[list[int]] | None  # test confusion matrix of the last evaluation [true][pred]
     diverged_at: int | None  # step at which a loss or an evaluated metric was not finite (the run stopped)
     cockpit: dict | None  # Cockpit's log (None when Cockpit was off)
@@ -307,6 +313,7 @@ def _train(config: RunConfig, profile: Profile, pools: Pools, device: torch.devi
     # --- data: uint8 tensors on the device; shuffling and augmentation draw from own generators ---
     splits = make_splits(pools, profile, config)
     batches = build_batches(splits, config, device, eval_limit=config.eval_train_examples)
+    heldout = heldout_source(pools, profile, config, device)  # the yardstick, after the last epoch
 
     # --- model, losses and instruments (BackPACK's extend only when Cockpit is on) ---
     model = build_model(config)
@@ -375,6 +382,12 @@ def _train(config: RunConfig, profile: Profile, pools: Pools, device: torch.devi
                     confusion = conf.tolist()
             else:
                 row[f"{split}_loss"] = row[f"{split}_accuracy"] = None
+        row["heldout_loss"] = row["heldout_accuracy"] = None
+        if epoch + 1 == epochs:
+            if heldout is None:
+                row["heldout_loss"], row["heldout_accuracy"] = row["test_loss"], row["test_accuracy"]
+            else:
+                row["heldout_loss"], row["heldout_accuracy"], _ = evaluate(model, heldout, tta=config.tta)
         if config.restore_train_mode:
             model.train()
         row["train_seconds"] = train_seconds
