@@ -26,23 +26,28 @@ SEEDS_3 = (0, 1, 2)  # a run's outcome on three seeds: where the book says *whet
 SEEDS_5 = (0, 1, 2, 3, 4)  # every decision and every bar: five seeds, paired by seed
 
 # --- Reproduce the colleague's run, then make one iteration cheap -------------------------------
-# The notebook as handed over (PIL pipeline, Cockpit every step, float32): the one run of the book
-# that keeps all of it, so one seed; everything after it asks its question on `lean`.
+# The notebook as handed over (PIL pipeline, Cockpit every step, float32): the one run that keeps
+# all of it, so one seed. `colleague-tensor` and `lean` make one iteration cheap without changing
+# what is trained (float32, one seed each: chapter 2 compares them step by step); `lean-bf16`
+# adds bfloat16 mixed precision, and every run after it descends from it.
 register("colleague", None, "Does the handed-over notebook reproduce the colleague's failure?")
-# `lean` and every run after it compute in bfloat16 mixed precision (float32 weights): 1.8x faster
-# a step here and no different in final accuracy beyond seed noise (chapter 1 measures both);
-# Cockpit cannot save bfloat16 quantities, so its runs stay float32. They evaluate every second
-# epoch: 11 points of the curves for 22 epochs, a sixth less compute.
-register("lean", "colleague",
-         "Can the batched tensor pipeline, bfloat16 and a lighter evaluation replace the notebook's loop, with "
-         "Cockpit and the unused per-example losses gone, and tell the same story?",
-         pipeline="tensor", cockpit="off", per_example_losses=False, eval_train_examples=2048, eval_every=2,
+register("colleague-tensor", "colleague", "Does the batched tensor pipeline tell the same story at a lower cost?",
+         pipeline="tensor")
+# Every second epoch evaluated: 11 points of the curves for 22 epochs, a sixth less compute; the
+# evaluation draws from generators of its own, so it changes no training step.
+register("lean", "colleague-tensor",
+         "Can Cockpit, the unused per-example losses and most of the evaluation go, without changing what is "
+         "trained?", cockpit="off", per_example_losses=False, eval_train_examples=2048, eval_every=2)
+# bfloat16 mixed precision (float32 weights): 1.8x faster a step here, and no different in final
+# accuracy beyond seed noise (chapter 1's study measures it); Cockpit cannot save bfloat16
+# quantities, so its runs stay float32.
+register("lean-bf16", "lean", "Does bfloat16 mixed precision tell the same story at a lower cost?",
          precision="bf16", seeds=SEEDS_3)
 
 # --- Bugs found by reading the code ------------------------------------------------------------
-register("zero-grad", "lean", "Does clearing the gradients before every backward pass let the network learn?",
+register("zero-grad", "lean-bf16", "Does clearing the gradients before every backward pass let the network learn?",
          seeds=SEEDS_3, zero_grad=True)
-register("accumulating-lr-1e-3", "lean",
+register("accumulating-lr-1e-3", "lean-bf16",
          "Is the tiny learning rate the only problem, even while gradients accumulate?", seeds=SEEDS_3, lr=1e-3)
 register("lr-1e-3", "zero-grad", "Does Adam's customary learning rate train where 1e-5 barely moves?", lr=1e-3)
 register("constant-lr", "lr-1e-3", "Does the ever-growing learning rate (ExponentialLR with gamma > 1) hurt?",
@@ -58,7 +63,7 @@ register("normalize", "sound-split", "Does standardising the inputs per channel 
          normalize=True)
 
 # --- The course's recipe, and the step from the fixed notebook to a BatchNorm network -------------
-register("reference", "lean",
+register("reference", "lean-bf16",
          "What does the course's recipe reach here: every bug fixed the course's way, ReLU, BatchNorm after each "
          "convolution, Adam at 2e-3 with a constant rate, no augmentation, the profile's epochs and batch size?",
          seeds=SEEDS_5, zero_grad=True, lr=2e-3, scheduler="constant", train_transform="none", eval_transform="none",
@@ -90,10 +95,10 @@ register("ablate-eval-mode", "relu-batchnorm",
 # other, so a bug that matters alone in the fixed run may change nothing here. The split and the
 # evaluation helper have no removal: neither changes what the notebook's model trains on or how
 # (its tanh network has no BatchNorm or dropout, and both splits train on the same images), so
-# removing either from `lean` cannot change the model, only what is reported about it.
-register("remove-lr-growth", "lean", "Does a constant rate alone change the colleague's run?", seeds=SEEDS_3,
+# removing either from `lean-bf16` cannot change the model, only what is reported about it.
+register("remove-lr-growth", "lean-bf16", "Does a constant rate alone change the colleague's run?", seeds=SEEDS_3,
          scheduler="constant")
-register("remove-rotation", "lean", "Do upright digits alone change the colleague's run?", seeds=SEEDS_3,
+register("remove-rotation", "lean-bf16", "Do upright digits alone change the colleague's run?", seeds=SEEDS_3,
          train_transform="none", eval_transform="none")
 
 # --- Instruments before and after the fixes (float32: Cockpit saves no bfloat16) ----------------
@@ -120,7 +125,7 @@ register("decay-weights", "relu-batchnorm", "Does decoupled weight decay on the 
 # tuning steps are proposals, in the order the logbook made them, each against its starting
 # point: `report.ladder()` keeps those the rule adopts, so the path and the adopted recipe are
 # derived from the decisions, never typed.
-FIX_PATH = ["colleague", "lean", "zero-grad", "lr-1e-3", "constant-lr", "no-rotation", "sound-split", "normalize"]
+FIX_PATH = ["colleague", "colleague-tensor", "lean", "lean-bf16", "zero-grad", "lr-1e-3", "constant-lr", "no-rotation", "sound-split", "normalize"]
 TUNING_STEPS = [("relu-batchnorm", "normalize")] + [(c, "relu-batchnorm") for c in ("cosine", "augment", "decay-weights")]
 REFERENCE = "reference"  # the bar to beat: the course's recipe
 
@@ -129,7 +134,7 @@ REFERENCE = "reference"  # the bar to beat: the course's recipe
 # that run (the bug's effect on its own), and the run that removes only this bug from the
 # colleague's configuration (`COLLEAGUE_START`): the two directions differ where bugs mask each other.
 # `check` is the health check's code that names the bug (svhn_debug.checks).
-COLLEAGUE_START = "lean"
+COLLEAGUE_START = "lean-bf16"
 
 # The runs the checks chapter diagnoses with the monitor (besides the adopted recipe, derived):
 # the notebook, and the BatchNorm model with the notebook's evaluation helper, where training in
