@@ -89,3 +89,33 @@ def test_a_bf16_run_trains_with_float32_weights_and_differs_from_fp32_only_in_ro
     assert bf16.steps[1]["loss"] - bf16.steps[0]["loss"] == pytest.approx(
         fp32.steps[1]["loss"] - fp32.steps[0]["loss"], rel=0.2, abs=0.01)
     assert [s["loss"] for s in bf16.steps] != [s["loss"] for s in fp32.steps]  # ... but rounded differently
+
+
+def test_precision_is_a_configuration_field_with_a_contract():
+    from svhn_debug.config import COLLEAGUE, ConfigError
+
+    assert COLLEAGUE.precision == "fp32"  # the notebook computes in float32
+    assert replace(COLLEAGUE, cockpit="off", precision="bf16").precision == "bf16"
+    with pytest.raises(ConfigError, match="precision"):
+        replace(COLLEAGUE, cockpit="off", precision="fp16")
+    with pytest.raises(ConfigError, match="cockpit='off'"):  # Cockpit cannot save bfloat16 quantities
+        replace(COLLEAGUE, precision="bf16")
+
+
+@pytest.mark.skipif(not precision.cpu_has_bf16(), reason="this CPU has no bfloat16 instructions")
+def test_train_computes_in_the_configured_precision_and_records_it(tiny, smoke, pools):
+    fp32 = train(tiny, smoke, pools)
+    bf16 = train(replace(tiny, precision="bf16"), smoke, pools)
+    assert fp32.meta["numerics"]["precision"] == "fp32" and "autocast_dtype" not in fp32.meta["numerics"]
+    assert bf16.meta["numerics"]["precision"] == "bf16"
+    assert bf16.meta["numerics"]["autocast_dtype"] == "bfloat16"
+    assert bf16.steps[0]["loss"] == pytest.approx(fp32.steps[0]["loss"], rel=0.02)
+    assert [s["loss"] for s in bf16.steps] != [s["loss"] for s in fp32.steps]
+    # the precision ends with the run: nothing after it computes in bfloat16
+    assert not torch.is_autocast_enabled("cpu")
+
+
+def test_a_bf16_run_is_refused_where_the_cpu_lacks_it(monkeypatch, tiny, smoke, pools):
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
+    with pytest.raises(precision.PrecisionUnavailable):
+        train(replace(tiny, precision="bf16"), smoke, pools)

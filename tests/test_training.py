@@ -278,3 +278,50 @@ def test_each_reported_metric_comes_from_its_own_split(tiny, smoke, pools, monke
     assert row["train_loss"] == 64
     assert row["validation_loss"] == len(splits["validation"].labels) == 153
     assert row["test_loss"] == len(splits["test"].labels) == 256
+
+
+def _count_examples(monkeypatch):
+    """Make ``evaluate`` report how many examples it saw (as the loss) and the sum of their first
+    pixel (as the accuracy): which images, and how transformed, each column came from."""
+    import svhn_debug.training as training
+
+    def evaluate(model, batches, tta="none"):
+        n, first = 0, 0.0
+        for x, y in batches:
+            n += len(y)
+            first += float(x[:, 0, 0, 0].float().sum())
+        return float(n), first, torch.zeros(10, 10, dtype=torch.int64)
+    monkeypatch.setattr(training, "evaluate", evaluate)
+
+
+def test_every_run_is_scored_on_the_held_out_upright_test_pool_after_its_last_epoch(tiny, smoke, pools, monkeypatch):
+    _count_examples(monkeypatch)
+    sound = train(replace(tiny, epochs=20, eval_every=1), smoke, pools)
+    # earlier evaluations carry no yardstick; the last one does
+    assert [e["heldout_accuracy"] for e in sound.epochs[:-1]] == [None] * (len(sound.epochs) - 1)
+    last = sound.epochs[-1]
+    # the sound split evaluated upright: its test view is the yardstick
+    assert (last["heldout_loss"], last["heldout_accuracy"]) == (last["test_loss"], last["test_accuracy"])
+    # the notebook's split scores its "test" half on training images, the yardstick on the test pool
+    colleague = train(replace(tiny, split="colleague", epochs=20, eval_every=1), smoke, pools).epochs[-1]
+    assert colleague["heldout_loss"] == smoke.n_test and colleague["heldout_accuracy"] == last["test_accuracy"]
+    assert colleague["test_accuracy"] != last["test_accuracy"]
+    # rotated evaluation images: the run's test view is rotated, the yardstick upright
+    rotated = train(replace(tiny, eval_transform="rotate180", epochs=20, eval_every=1), smoke, pools).epochs[-1]
+    assert rotated["heldout_accuracy"] == last["test_accuracy"] != rotated["test_accuracy"]
+
+
+def test_the_yardstick_is_standardised_like_the_runs_inputs(tiny, smoke, pools, monkeypatch):
+    _count_examples(monkeypatch)
+    plain = train(replace(tiny, split="colleague"), smoke, pools).epochs[-1]
+    standardised = train(replace(tiny, split="colleague", normalize=True), smoke, pools).epochs[-1]
+    assert plain["heldout_accuracy"] >= 0  # pixels in [0, 1]
+    assert standardised["heldout_accuracy"] != plain["heldout_accuracy"]
+
+
+def test_a_bug_that_only_changes_what_is_reported_leaves_the_yardstick_unchanged(tiny, smoke, pools):
+    fixed = train(replace(tiny, normalize=True), smoke, pools)
+    for bug in ({"split": "colleague"}, {"eval_transform": "rotate180"}):
+        broken = train(replace(tiny, normalize=True, **bug), smoke, pools)
+        assert [s["loss"] for s in broken.steps] == [s["loss"] for s in fixed.steps]
+        assert broken.final("heldout_accuracy") == fixed.final("test_accuracy")
