@@ -1,11 +1,18 @@
 """The decision rule on constructed numbers: each case names the break it catches."""
 
+import functools
 import math
 import statistics
 
 import pytest
 
 from svhn_debug import stats
+
+# The rule's mechanics, tested on three and four seeds; the book decides on at least
+# stats.MIN_SEEDS (five), which test_the_book_decides_on_five_seeds pins.
+decide = functools.partial(stats.decide, min_seeds=3)
+beyond_noise = functools.partial(stats.beyond_noise, min_seeds=3)
+direction = functools.partial(stats.direction, min_seeds=3)
 
 
 def test_summary_uses_the_sample_standard_deviation():
@@ -39,14 +46,14 @@ def test_consistent_small_gains_are_adopted_where_a_spread_rule_would_not_be():
     # paired, this is clear; compared by the seed spread it would be noise.
     base = {0: 0.70, 1: 0.75, 2: 0.80}
     cand = {0: 0.711, 1: 0.760, 2: 0.809}
-    d = stats.decide(stats.pair(cand, base))
+    d = decide(stats.pair(cand, base))
     assert d.outcome == stats.ADOPT, d.reason
     assert d.adopted
 
 
 def test_a_mean_gain_within_the_t_threshold_is_rejected():
     # gains +5, -3, +1 points: mean 1, std 4, se 2.31: 1 < 2.92 * 2.31
-    d = stats.decide(stats.pair({0: 0.55, 1: 0.47, 2: 0.51}, {0: 0.5, 1: 0.5, 2: 0.5}))
+    d = decide(stats.pair({0: 0.55, 1: 0.47, 2: 0.51}, {0: 0.5, 1: 0.5, 2: 0.5}))
     assert d.outcome == stats.REJECT
     assert d.paired.stderr == pytest.approx(0.04 / math.sqrt(3))
 
@@ -82,14 +89,14 @@ def test_adoption_threshold_is_the_one_sided_t_value_for_the_seeds_paired(n):
     above = stats.pair(_gains_for(0.01 * (t + 0.01), 0.01, n), zero)
     below = stats.pair(_gains_for(0.01 * (t - 0.01), 0.01, n), zero)
     assert above.stderr == pytest.approx(0.01)
-    assert stats.decide(above).adopted
-    assert not stats.decide(below).adopted
-    assert "t = " in stats.decide(below).reason
+    assert decide(above).adopted
+    assert not decide(below).adopted
+    assert "t = " in decide(below).reason
 
 
 def test_two_standard_errors_do_not_adopt_on_three_seeds():
     zero = {0: 0.0, 1: 0.0, 2: 0.0}
-    assert not stats.decide(stats.pair(_gains_for(0.021, 0.01, 3), zero)).adopted
+    assert not decide(stats.pair(_gains_for(0.021, 0.01, 3), zero)).adopted
 
 
 @pytest.mark.parametrize("n", [3, 5])
@@ -97,12 +104,12 @@ def test_beyond_noise_is_the_two_sided_t_value_on_either_side(n):
     zero = {s: 0.0 for s in range(n)}
     t2 = stats.t_critical(n, two_sided=True)
     for sign in (1, -1):
-        assert stats.beyond_noise(stats.pair(_gains_for(sign * 0.01 * (t2 + 0.01), 0.01, n), zero))
-        assert not stats.beyond_noise(stats.pair(_gains_for(sign * 0.01 * (t2 - 0.01), 0.01, n), zero))
+        assert beyond_noise(stats.pair(_gains_for(sign * 0.01 * (t2 + 0.01), 0.01, n), zero))
+        assert not beyond_noise(stats.pair(_gains_for(sign * 0.01 * (t2 - 0.01), 0.01, n), zero))
     # between the one-sided and the two-sided value: adopted, yet a loss that size is not beyond noise
     middle = 0.01 * (stats.t_critical(n) + t2) / 2
-    assert stats.decide(stats.pair(_gains_for(middle, 0.01, n), zero)).adopted
-    assert stats.direction(stats.pair(_gains_for(-middle, 0.01, n), zero)) == "nothing"
+    assert decide(stats.pair(_gains_for(middle, 0.01, n), zero)).adopted
+    assert direction(stats.pair(_gains_for(-middle, 0.01, n), zero)) == "nothing"
 
 
 def test_direction_names_a_hurting_change_as_hurting():
@@ -110,10 +117,10 @@ def test_direction_names_a_hurting_change_as_hurting():
     # read two-sided they hurt
     base = {1: 0.80, 2: 0.82, 3: 0.84, 4: 0.81}
     worse = {1: 0.74, 2: 0.79, 3: 0.80, 4: 0.76}
-    assert stats.direction(stats.pair(worse, base)) == "hurts"
-    assert stats.direction(stats.pair(base, worse)) == "helps"
-    assert stats.direction(stats.pair({1: None, 2: 0.9, 3: 0.9}, base)) == "hurts"
-    assert stats.direction(stats.pair({1: 0.81, 2: 0.80, 3: 0.85, 4: 0.80}, base)) == "nothing"
+    assert direction(stats.pair(worse, base)) == "hurts"
+    assert direction(stats.pair(base, worse)) == "helps"
+    assert direction(stats.pair({1: None, 2: 0.9, 3: 0.9}, base)) == "hurts"
+    assert direction(stats.pair({1: 0.81, 2: 0.80, 3: 0.85, 4: 0.80}, base)) == "nothing"
 
 
 def test_seeds_where_both_runs_are_on_the_plateau_are_ties_not_gains():
@@ -123,60 +130,60 @@ def test_seeds_where_both_runs_are_on_the_plateau_are_ties_not_gains():
     p = stats.pair(cand, base, plateau=({0, 1, 2}, {0, 1, 2}))
     assert p.both_plateau == (0, 1, 2) and p.seeds == (3,)
     assert p.gains == pytest.approx((0.05,))
-    assert not stats.beyond_noise(p)
-    d = stats.decide(p)
+    assert not beyond_noise(p)
+    d = decide(p)
     assert d.screen and "0, 1, 2 left out" in d.reason
     everywhere = stats.pair(cand, base, plateau=({0, 1, 2, 3}, {0, 1, 2, 3}))
-    assert stats.decide(everywhere).outcome == stats.DROP and "plateau on every seed" in stats.decide(everywhere).reason
+    assert decide(everywhere).outcome == stats.DROP and "plateau on every seed" in decide(everywhere).reason
 
 
 def test_a_seed_where_only_one_side_is_on_the_plateau_keeps_its_gain():
     # leaving the plateau is what the change did
     p = stats.pair({0: 0.8, 1: 0.81, 2: 0.79}, {0: 0.2, 1: 0.2, 2: 0.2}, plateau=((), {0, 1, 2}))
-    assert p.n == 3 and stats.decide(p).adopted
+    assert p.n == 3 and decide(p).adopted
     q = stats.pair({0: 0.2, 1: 0.2, 2: 0.2}, {0: 0.8, 1: 0.81, 2: 0.79}, plateau=({0, 1, 2}, ()))
-    assert stats.direction(q) == "hurts"
+    assert direction(q) == "hurts"
 
 
 def test_a_loss_is_never_adopted_even_with_zero_spread():
-    d = stats.decide(stats.pair({0: 0.4, 1: 0.4, 2: 0.4}, {0: 0.5, 1: 0.5, 2: 0.5}))
+    d = decide(stats.pair({0: 0.4, 1: 0.4, 2: 0.4}, {0: 0.5, 1: 0.5, 2: 0.5}))
     assert d.outcome == stats.REJECT
 
 
 def test_a_one_seed_screen_never_adopts_a_large_gain():
     # catches: the old rule, where the spread of one seed is zero and any gain adopts
-    d = stats.decide(stats.pair({0: 0.9}, {0: 0.2}))
+    d = decide(stats.pair({0: 0.9}, {0: 0.2}))
     assert d.outcome == stats.CONFIRM and not d.adopted and d.screen
 
 
 def test_a_screen_that_loses_is_dropped():
-    assert stats.decide(stats.pair({0: 0.2}, {0: 0.3})).outcome == stats.DROP
+    assert decide(stats.pair({0: 0.2}, {0: 0.3})).outcome == stats.DROP
 
 
 def test_two_seeds_are_still_a_screen():
-    d = stats.decide(stats.pair({0: 0.9, 1: 0.91}, {0: 0.2, 1: 0.2}))
+    d = decide(stats.pair({0: 0.9, 1: 0.91}, {0: 0.2, 1: 0.2}))
     assert d.outcome == stats.CONFIRM
 
 
 def test_a_candidate_that_diverged_on_one_seed_is_rejected():
-    d = stats.decide(stats.pair({0: 0.9, 1: None, 2: 0.9, 3: 0.9}, {0: 0.2, 1: 0.2, 2: 0.2, 3: 0.2}))
+    d = decide(stats.pair({0: 0.9, 1: None, 2: 0.9, 3: 0.9}, {0: 0.2, 1: 0.2, 2: 0.2, 3: 0.2}))
     assert d.outcome == stats.REJECT and "diverged" in d.reason and "1" in d.reason
 
 
 def test_seeds_where_only_the_baseline_diverged_are_left_out():
     p = stats.pair({0: 0.9, 1: 0.9, 2: 0.9, 3: 0.8}, {0: 0.8, 1: None, 2: 0.8, 3: 0.7})
     assert p.baseline_only_diverged == (1,) and p.seeds == (0, 2, 3)
-    assert stats.decide(p).adopted
+    assert decide(p).adopted
 
 
 def test_beyond_noise_reads_the_rule_both_ways_and_counts_a_divergence():
     base = {0: 0.80, 1: 0.82, 2: 0.84}
-    assert stats.beyond_noise(stats.pair({0: 0.60, 1: 0.61, 2: 0.65}, base))  # a steady loss
-    assert stats.beyond_noise(stats.pair({0: 0.85, 1: 0.87, 2: 0.89}, base))  # a steady gain
-    assert not stats.beyond_noise(stats.pair({0: 0.90, 1: 0.72, 2: 0.84}, base))  # within the noise
-    assert not stats.beyond_noise(stats.pair({0: 0.10}, {0: 0.80}))  # one seed: a screen, either way
+    assert beyond_noise(stats.pair({0: 0.60, 1: 0.61, 2: 0.65}, base))  # a steady loss
+    assert beyond_noise(stats.pair({0: 0.85, 1: 0.87, 2: 0.89}, base))  # a steady gain
+    assert not beyond_noise(stats.pair({0: 0.90, 1: 0.72, 2: 0.84}, base))  # within the noise
+    assert not beyond_noise(stats.pair({0: 0.10}, {0: 0.80}))  # one seed: a screen, either way
     # catches: a run that diverged read as "no effect" because it has no value to pair
-    assert stats.beyond_noise(stats.pair({0: None, 1: 0.82, 2: 0.84}, base))
+    assert beyond_noise(stats.pair({0: None, 1: 0.82, 2: 0.84}, base))
 
 
 def test_the_bar_needs_five_seeds_each_and_twice_the_larger_std():
@@ -194,36 +201,36 @@ def test_the_bar_needs_five_seeds_each_and_twice_the_larger_std():
 def test_a_change_that_changes_nothing_is_not_adopted():
     # catches: ">=" for ">" in the threshold: gains of exactly zero on every seed (standard error 0)
     same = {0: 0.8, 1: 0.7, 2: 0.75}
-    assert stats.decide(stats.pair(same, same)).outcome == stats.REJECT
-    assert stats.direction(stats.pair(same, same)) == "nothing"
+    assert decide(stats.pair(same, same)).outcome == stats.REJECT
+    assert direction(stats.pair(same, same)) == "nothing"
 
 
 def test_two_seeds_are_never_beyond_noise():
     # catches: beyond_noise judging two paired seeds (fewer than the rule's minimum) by t alone
     p = stats.pair({0: 0.30, 1: 0.31}, {0: 0.80, 1: 0.80})
-    assert p.n == 2 and not stats.beyond_noise(p) and stats.direction(p) == "nothing"
+    assert p.n == 2 and not beyond_noise(p) and direction(p) == "nothing"
 
 
 def test_two_paired_seeds_have_a_critical_value_and_can_be_read_with_a_lower_seed_minimum():
     assert stats.t_critical(2) == pytest.approx(6.3138, rel=1e-4)  # one degree of freedom
     wide = stats.pair({0: 0.90, 1: 0.91}, {0: 0.50, 1: 0.50})  # two large, nearly equal gains
     assert stats.beyond_noise(wide, min_seeds=2) and stats.direction(wide, min_seeds=2) == "helps"
-    assert not stats.beyond_noise(wide)  # the book's minimum is three seeds
+    assert not stats.beyond_noise(wide)  # the book's minimum is five seeds
 
 
 def test_a_stricter_alpha_reaches_the_direction_reading():
     p = stats.pair({0: 0.60, 1: 0.62, 2: 0.66}, {0: 0.50, 1: 0.50, 2: 0.50})  # t about 7.6 on 2 df
-    assert stats.direction(p) == "helps"
-    assert stats.direction(p, alpha=0.01) == "nothing"  # two-sided 1%: 9.92
+    assert direction(p) == "helps"
+    assert direction(p, alpha=0.01) == "nothing"  # two-sided 1%: 9.92
 
 
 def test_a_diverged_change_is_rejected_with_its_pairing_and_every_reason_names_its_seeds():
     p = stats.pair({0: None, 1: 0.7, 2: 0.7}, {0: 0.5, 1: 0.5, 2: 0.5})
-    d = stats.decide(p)
+    d = decide(p)
     assert d.outcome == stats.REJECT and d.paired is p and "diverged on seed 0" in d.reason
     tie = stats.pair({0: 0.2, 1: 0.7, 2: 0.72, 3: 0.71}, {0: 0.2, 1: 0.5, 2: 0.5, 3: 0.5}, plateau=({0}, {0}))
-    assert "seed 0 left out, both runs on the plateau" in stats.decide(tie).reason
-    screen = stats.decide(stats.pair({0: 0.6}, {0: 0.5}))
+    assert "seed 0 left out, both runs on the plateau" in decide(tie).reason
+    screen = decide(stats.pair({0: 0.6}, {0: 0.5}))
     assert screen.outcome == stats.CONFIRM and screen.reason.startswith("1 paired seed, a screen: gain +10.0 points")
 
 
@@ -244,5 +251,17 @@ def test_the_bar_comparison_records_its_margin_its_need_and_the_seeds_of_both_si
     none = stats.beats_bar(stats.Summary((None,)), bar)
     assert none == stats.BarComparison(None, None, (1, 5), False)
     dropped = stats.pair({0: 0.4}, {0: 0.5})
-    assert stats.decide(dropped).paired is dropped and stats.decide(dropped).outcome == stats.DROP
+    assert decide(dropped).paired is dropped and decide(dropped).outcome == stats.DROP
     assert stats._seeds((1, 2)) == "seeds 1, 2" and stats._seeds((3,)) == "seed 3"
+
+
+def test_the_book_decides_on_five_seeds():
+    # catches: a decision (or a "beyond noise" reading) on fewer than the five seeds the registry
+    # declares for every decision
+    assert stats.MIN_SEEDS == 5
+    base = {s: 0.50 for s in range(5)}
+    four = stats.pair({s: 0.90 + 0.001 * s for s in range(4)}, base)
+    assert stats.decide(four).outcome == stats.CONFIRM and not stats.beyond_noise(four)
+    five = stats.pair({s: 0.90 + 0.001 * s for s in range(5)}, base)
+    assert stats.decide(five).adopted and stats.direction(five) == "helps"
+    assert "5 seeds" in stats.RULE

@@ -16,8 +16,9 @@ The rule (:data:`RULE`, applied by :func:`decide`):
 * A change is **beyond seed noise** (:func:`beyond_noise`, the reading of every reported change,
   helping or hurting) when its mean gain lies more than the two-sided critical value (4.30
   standard errors for 3 seeds, 2.78 for 5) from zero, on either side.
-* A **screen** (fewer paired seeds) never adopts: a positive gain sends the change to a
-  multi-seed confirmation, anything else drops it.
+* Fewer paired seeds are a **screen**, which never adopts: a positive gain sends the change to a
+  confirmation on at least :data:`MIN_SEEDS` seeds, anything else drops it. (The book declares
+  five seeds for every decision in its registry, so it runs no screens.)
 * A change with a diverged seed is rejected; a seed on which only the starting point diverged is
   left out of the pairing (and counted).
 * A seed on which **both** runs ended on the class-prior plateau (:mod:`svhn_debug.plateau`) is
@@ -35,7 +36,7 @@ from typing import Collection, Mapping
 
 from scipy import stats as scipy_stats
 
-MIN_SEEDS = 3  # paired seeds a decision needs; fewer is a screen
+MIN_SEEDS = 5  # paired seeds a decision needs (declared in the registry before the runs); fewer is a screen
 ALPHA = 0.05  # false-adoption rate of a change that does nothing (one-sided); two-sided for "beyond noise"
 
 
@@ -54,8 +55,7 @@ RULE = (f"a change is adopted when, over at least {MIN_SEEDS} seeds paired with 
         f"gains ({t_critical(3):.2f} standard errors for 3 seeds, {t_critical(5):.2f} for 5); a change helps or hurts "
         f"beyond seed noise when its mean gain lies beyond the two-sided critical value ({t_critical(3, True):.2f} and "
         f"{t_critical(5, True):.2f}); a seed on which both runs end on the class-prior plateau is a tie, not a gain; "
-        f"a run with fewer seeds is a screen, which can only send a change with a positive gain to a multi-seed "
-        f"confirmation; a change whose run diverged is rejected")
+        f"fewer paired seeds never decide; a change whose run diverged is rejected")
 """The rule in words, as the book states it once."""
 
 ADOPT, REJECT, CONFIRM, DROP = "adopt", "reject", "confirm", "drop"
