@@ -51,6 +51,7 @@ from .results import (  # noqa: F401
     epoch_losses,
     lr_growth_at_last_epoch,
     trial_value,
+    heldout_prior,
     dominant_prediction_share,
     split_overlaps,
     rising_epoch_share,
@@ -80,8 +81,9 @@ from .decisions import (  # noqa: F401
     against_bar,
     bar_sentence,
     time_to_accuracy_text,
-    exam_best,
-    exam_rankings,
+    YARDSTICK,
+    misreport,
+    horizon_reading,
     data_and_budget,
     checks_corpus_text,
 )
@@ -106,5 +108,4 @@ from . import figures
 from .figures import (  # noqa: F401
     ladder_figure,
     summary_figures,
-    exam_search_figure,
 )

@@ -1,5 +1,5 @@
-"""Statistics read out: paired decisions under the t rule, the adopted path, the ablation, the
-bar, the exam rankings, and the sentences they make."""
+"""Statistics read out: paired decisions under the t rule, the adopted path, the ablation on one
+yardstick, the bar, two recipes read at every horizon, and the sentences they make."""
 
 from __future__ import annotations
 
@@ -90,19 +90,27 @@ def matters(changed: str, start: str, metric: str = "test_accuracy") -> tuple[st
     return p, stats_module.beyond_noise(p)
 
 
+YARDSTICK = "heldout_accuracy"
+"""The metric every bug is measured on, both ways: the held-out test pool, upright, after the
+last epoch (:func:`svhn_debug.data.heldout_source`), whatever the run's own split and evaluation."""
+
+
 def ablation() -> list[dict]:
-    """Every bug both ways: put back alone into the fixed run, and removed alone from the
-    colleague's configuration. One row per bug and direction: mean and std of the final test
-    accuracy over seeds (fractions; ``None`` if any seed diverged), the paired change against the
-    starting point, and whether the rule calls that change larger than seed noise."""
+    """Every bug both ways, on the one yardstick (:data:`YARDSTICK`): put back alone into the
+    fixed run, and removed alone from the colleague's configuration where removing it can change
+    the model (``BUGS[...]["removed"]``). One row per bug and direction: mean and std over seeds
+    (fractions; ``None`` if any seed diverged), the paired change against the starting point,
+    seeds on the plateau, and the two-sided reading of the change (``stats.direction``)."""
     from ..logbook import BUGS, COLLEAGUE_START
 
     rows = []
     for b in BUGS:
         for direction, name, start in (("reintroduced", b["broken"], b["fixed"]),
                                        ("removed", b["removed"], COLLEAGUE_START)):
-            s, base = results.stats(name), results.stats(start)
-            p, beyond_noise = matters(name, start)
+            if name is None:
+                continue
+            s, base = results.stats(name, YARDSTICK), results.stats(start, YARDSTICK)
+            p, beyond_noise = matters(name, start, YARDSTICK)
             rows.append({"bug": b["bug"], "direction": direction, "experiment": name, "start": start,
                          "mean": s.mean, "std": s.std, "seeds": s.n, "start_mean": base.mean,
                          "change": p.mean, "stderr": p.stderr, "matters": beyond_noise,
@@ -114,24 +122,54 @@ def ablation() -> list[dict]:
 
 def bug_effects() -> list[dict]:
     """Per bug, what the two directions say together: ``alone`` (putting it back into the fixed
-    run changes the result beyond seed noise), ``removal`` (taking only it out of the
-    colleague's run: ``"helps"``, ``"hurts"`` or ``"nothing"`` beyond seed noise), and the
+    run changes the model's accuracy on the yardstick beyond seed noise), ``removal`` (taking only
+    it out of the colleague's run: ``"helps"``, ``"hurts"`` or ``"nothing"`` beyond seed noise;
+    ``None`` where the book runs no removal because removing it cannot change the model), and the
     reading of the pair."""
-    rows = ablation()
+    by_bug: dict[str, dict] = {}
+    for r in ablation():
+        by_bug.setdefault(r["bug"], {})[r["direction"]] = r
     out = []
-    for i in range(0, len(rows), 2):
-        back, removed = rows[i], rows[i + 1]
-        alone = back["matters"]
-        removal = removed["effect"]
+    for bug, rows in by_bug.items():
+        alone = rows["reintroduced"]["matters"]
+        removal = rows["removed"]["effect"] if "removed" in rows else None
         reading = {(True, "helps"): "matters alone, and removing it alone already helps",
                    (True, "hurts"): "matters alone; removing it alone makes the notebook's run worse, "
                                     "because another of its bugs then does more harm",
                    (True, "nothing"): "matters alone, but the other bugs mask its removal",
                    (False, "helps"): "hurts only together with the others",
                    (False, "hurts"): "no effect alone; removing it alone makes the notebook's run worse",
-                   (False, "nothing"): "no effect beyond seed noise either way on this budget"}[alone, removal]
-        out.append({"bug": back["bug"], "alone": alone, "removal": removal, "removal_alone": removal != "nothing",
+                   (False, "nothing"): "no effect beyond seed noise either way on this budget",
+                   (True, None): "changes the model alone",
+                   (False, None): "leaves the model as it is: it changes only what is reported"}[alone, removal]
+        out.append({"bug": bug, "alone": alone, "removal": removal, "removal_alone": removal not in (None, "nothing"),
                     "reading": reading})
+    return out
+
+
+def misreport(name: str, metric: str = "test_accuracy") -> stats_module.Paired:
+    """What a run's own evaluation reports minus what its model scores on the yardstick, per seed
+    (``metric`` minus :data:`YARDSTICK`, paired within each run): how much a bug that changes only
+    the measurement flatters (positive) or hides (negative) the model."""
+    reported = results.by_seed(name, metric)
+    truth = results.by_seed(name, YARDSTICK)
+    return stats_module.pair(reported, truth)
+
+
+def horizon_reading(a: str, b: str, metric: str = "test_accuracy") -> list[dict]:
+    """Two recipes read at every evaluated step their runs share, paired by seed: per step, the
+    mean of each, the paired difference ``a - b`` with its standard error, and its two-sided
+    reading (``stats.direction``: ``"helps"`` means ``a`` is ahead beyond seed noise)."""
+    runs_a = {r.seed: {e["step"]: e[metric] for e in r.epochs} for r in runner.results(a)}
+    runs_b = {r.seed: {e["step"]: e[metric] for e in r.epochs} for r in runner.results(b)}
+    steps = sorted(set.intersection(*(set(c) for c in list(runs_a.values()) + list(runs_b.values()))))
+    out = []
+    for step in steps:
+        p = stats_module.pair({s: c[step] for s, c in runs_a.items()}, {s: c[step] for s, c in runs_b.items()})
+        va = [c[step] for c in runs_a.values() if c[step] is not None]
+        vb = [c[step] for c in runs_b.values() if c[step] is not None]
+        out.append({"step": step, "a": sum(va) / len(va) if va else None, "b": sum(vb) / len(vb) if vb else None,
+                    "difference": p.mean, "stderr": p.stderr, "seeds": p.n, "reading": stats_module.direction(p)})
     return out
 
 
@@ -201,33 +239,3 @@ def bar_sentence(name: str, bar: str) -> words.Inline:
     return words.Inline(f"`{name}` ends {words.points(c.margin)} {'above' if c.margin > 0 else 'below'} `{bar}` "
                   f"({c.seeds[0]} and {c.seeds[1]} seeds); the goal asks for more than twice the larger seed "
                   f"standard deviation, {words.points(c.needed)}, so it {verdict}")
-
-
-def exam_best(rule: str, horizon: str) -> str:
-    """The best trial of a random search (final validation accuracy, seed 0)."""
-    from ..logbook import EXAM_SEARCH
-
-    trials = EXAM_SEARCH[rule, horizon]
-    return max(trials, key=lambda n: -1.0 if results.trial_value(n) is None else results.trial_value(n))
-
-
-def exam_rankings() -> dict:
-    """The exam's three readings of two update rules: the long-horizon searches' best settings
-    at the long horizon; the same settings read off at the short horizon (their curves at that
-    epoch); and both rules retuned by a search at the short horizon."""
-    from ..logbook import EXAM_RULES
-
-    rules = list(EXAM_RULES)
-    short_epoch = runner.result(exam_best(rules[0], "short")).meta["epochs_run"]
-    long_best = {r: exam_best(r, "long") for r in rules}
-    short_best = {r: exam_best(r, "short") for r in rules}
-    readings = {"long": {r: results.trial_value(long_best[r]) for r in rules},
-                "read_off": {r: results.trial_value(long_best[r], short_epoch) for r in rules},
-                "retuned": {r: results.trial_value(short_best[r]) for r in rules}}
-
-    def order(values):
-        return sorted(rules, key=lambda r: -1.0 if values[r] is None else values[r], reverse=True)
-    return {"rules": rules, "short_epoch": short_epoch, "long_epoch": runner.result(long_best[rules[0]]).meta["epochs_run"],
-            "long_best": long_best, "short_best": short_best, "values": readings,
-            "order": {k: order(v) for k, v in readings.items()},
-            "flips": order(readings["read_off"]) != order(readings["retuned"])}

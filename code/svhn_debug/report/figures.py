@@ -37,15 +37,3 @@ def summary_figures() -> dict:
             "decisions": [decisions.decision_record(c, b) for c, b in TUNING_STEPS],
             "ablation": [bug_row(r) for r in decisions.ablation()],
             "time_to_accuracy_ratio": (results.time_to_accuracy() or {}).get("ratio")}
-
-
-def exam_search_figure(horizon: str):
-    """The trials of both rules' searches at one horizon (plots.search_trials)."""
-    from ..logbook import EXAM_RULES, EXAM_SEARCH
-    from ..plots import search_trials
-
-    data = {}
-    for rule in EXAM_RULES:
-        best = decisions.exam_best(rule, horizon)
-        data[rule] = [(runner.get(n).config.lr, results.trial_value(n), n == best) for n in EXAM_SEARCH[rule, horizon]]
-    return search_trials(data)

@@ -136,15 +136,31 @@ def by_seed(name: str, metric: str = "validation_accuracy") -> dict[int, float |
     return {r.seed: _value(r, metric, "final") for r in runner.results(name)}
 
 
+def heldout_prior() -> float:
+    """Share of the most common digit among the yardstick's images (the first ``n_test`` of the
+    test pool, :func:`svhn_debug.data.heldout_source`): what a model that answers one digit
+    scores there."""
+    from ..profiles import active_profile
+
+    labels = runner.pools().test_labels[:active_profile().n_test]
+    return max(label_shares(labels).values())
+
+
 def ends_on_plateau(run) -> bool:
-    """Whether a run ended on the class-prior plateau: its last test evaluation has not escaped,
-    by the one definition of :mod:`svhn_debug.plateau` (accuracy below the share of the most
-    common digit of the evaluated images plus :data:`~svhn_debug.plateau.ESCAPE_MARGIN`). A
-    diverged run, or one without a confusion matrix, is not on the plateau."""
+    """Whether a run ended on the class-prior plateau, by the one definition of
+    :mod:`svhn_debug.plateau` (accuracy below the share of the most common digit plus
+    :data:`~svhn_debug.plateau.ESCAPE_MARGIN`): on the yardstick (``heldout_accuracy``, the
+    held-out test pool upright) where the run has it, so that a run whose own evaluation is
+    rotated or drawn from the training images is classified by what its model does; otherwise on
+    its last test evaluation. A diverged run, or one without a confusion matrix, is not on the
+    plateau."""
     from ..plateau import not_escaped
 
     if run.diverged_at is not None or not run.confusion:
         return False
+    heldout = run.final("heldout_accuracy")
+    if heldout is not None:
+        return not_escaped(heldout, heldout_prior())
     total = sum(map(sum, run.confusion))
     correct = sum(run.confusion[i][i] for i in range(len(run.confusion)))
     prior = max(map(sum, run.confusion)) / total  # rows are the true digits

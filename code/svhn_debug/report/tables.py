@@ -133,22 +133,25 @@ def best_vs_final_table(names: list[str]) -> str:
 
 
 def bug_table() -> str:
-    """Every demonstrated bug: cause and fix, how it showed, and the measured test accuracy of
-    the fixed run next to the same run with only this bug put back (mean over seeds)."""
+    """Every demonstrated bug: cause and fix, how it showed, and the accuracy on the yardstick
+    (the held-out test images, upright) of the fixed run next to the same run with only this bug
+    put back (mean over seeds)."""
     from ..logbook import BUGS
 
+    y = decisions.YARDSTICK
     rows = []
     for b in BUGS:
+        fixed, broken = results.stats(b["fixed"], y), results.stats(b["broken"], y)
         rows.append({"bug: cause → fix": f"**{b['bug']}**: {b['cause']} → {b['fix']}", "how it showed": b["symptom"],
-                     "fixed": results.stats(b["fixed"]).text() if results.stats(b["fixed"]).diverged else words.pct(results.final(b["fixed"])),
-                     "bug put back": results.stats(b["broken"]).text() if results.stats(b["broken"]).diverged else words.pct(results.final(b["broken"])),
+                     "fixed": fixed.text() if fixed.diverged else words.pct(fixed.mean),
+                     "bug put back": broken.text() if broken.diverged else words.pct(broken.mean),
                      "ablation": f"`{b['broken']}`"})
     return markdown_table(rows, align="llrrl", widths=[42, 22, 9, 11, 16])
 
 
 def ablation_table() -> str:
-    """The both-ways table for the book: per bug and direction, mean ± std test accuracy, the
-    paired change against the starting point, and what it says."""
+    """The both-ways table for the book: per bug and direction, mean ± std accuracy on the
+    yardstick, the paired change against the starting point, and what it says."""
     rows, effects = decisions.ablation(), {e["bug"]: e for e in decisions.bug_effects()}
 
     def acc(r):
@@ -163,7 +166,7 @@ def ablation_table() -> str:
             change = f"{100 * r['change']:+.1f}"
         out.append({"bug": f"**{r['bug']}**" if r["direction"] == "reintroduced" else "",
                     "direction": f"{r['direction']}: `{r['experiment']}`",
-                    "test acc. % (seeds)": f"{acc(r)} ({r['seeds']})", "on plateau": f"{r['plateau']} of {r['seeds']}",
+                    "held-out acc. % (seeds)": f"{acc(r)} ({r['seeds']})", "on plateau": f"{r['plateau']} of {r['seeds']}",
                     "change, points": change, "beyond noise": "yes" if r["matters"] else "no",
                     "reading": effects[r["bug"]]["reading"] if r["direction"] == "reintroduced" else ""})
     return markdown_table(out, align="llrrrll", widths=[13, 19, 14, 9, 9, 8, 28])
@@ -243,7 +246,7 @@ def bug_checks_table() -> str:
     """:func:`bug_checks` as a table for the book."""
     def at(step):
         return "not raised" if step is None else f"step {step}"
-    rows = [{"bug": r["bug"], "check": f"`{r['code']}`", "on the notebook's run": at(r["colleague"]),
+    rows = [{"bug": r["bug"], "check": f"`{r['code']}`" if r["code"] else "no check names it", "on the notebook's run": at(r["colleague"]),
              "where it matters": f"{at(r['there'])} (`{r['where it matters']}`)" if r["where it matters"] else ""}
             for r in results.bug_checks()]
     return markdown_table(rows, align="llll", widths=[30, 22, 16, 24])
