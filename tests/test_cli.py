@@ -21,7 +21,7 @@ def one_experiment(register_tiny):
 def test_list_shows_parents_and_diffs(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    assert "zero-grad" in out and "<- lean: zero_grad=True" in out
+    assert "zero-grad" in out and "<- lean-bf16: zero_grad=True" in out
 
 
 def test_unknown_name_exits_2_with_suggestion_and_no_traceback():

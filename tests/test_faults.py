@@ -123,13 +123,14 @@ def test_a_closed_pipe_ends_quietly():
 
 
 def fake_runs(monkeypatch, values: dict[str, list]) -> None:
-    """``runner.results`` answering made-up runs: a float is a final test and validation
-    accuracy, ``None`` a run that diverged before its first evaluation."""
+    """``runner.results`` answering made-up runs: a float is a final test, validation and
+    held-out accuracy, ``None`` a run that diverged before its first evaluation."""
     from svhn_debug.training import RunResult
 
     def results(name, *args, **kwargs):
         return [RunResult(config={}, profile="smoke", seed=seed, steps=[], confusion=None, cockpit=None, meta={"seconds": 2.0},
-                          epochs=[] if v is None else [{"epoch": 1, "test_accuracy": v, "validation_accuracy": v}],
+                          epochs=[] if v is None else [{"epoch": 1, "test_accuracy": v, "validation_accuracy": v,
+                                                        "heldout_accuracy": v}],
                           diverged_at=3 if v is None else None) for seed, v in enumerate(values[name])]
     monkeypatch.setattr(runner, "results", results)
 

@@ -75,12 +75,15 @@ def test_report_decisions_pair_runs_by_seed_and_follow_the_rule(monkeypatch):
     from test_faults import fake_runs
 
     # seeds differ by 5 points; "steady" gains 1 point on each: adopted; "noisy" gains as much on
-    # average but +6/-4/+1: not; "screen" has one seed and a large gain: only sent to confirmation
-    fake_runs(monkeypatch, {"parent": [0.70, 0.75, 0.80], "steady": [0.71, 0.76, 0.81],
-                            "noisy": [0.76, 0.71, 0.81], "screen": [0.95]})
+    # average but +6/-4/+1/+3/-1: not; "short" gains steadily on four seeds, one fewer than a
+    # decision needs; "screen" has one seed and a large gain: only sent to confirmation
+    fake_runs(monkeypatch, {"parent": [0.70, 0.75, 0.80, 0.72, 0.78], "steady": [0.71, 0.76, 0.81, 0.73, 0.79],
+                            "noisy": [0.76, 0.71, 0.81, 0.75, 0.77], "short": [0.71, 0.76, 0.81, 0.73],
+                            "screen": [0.95]})
     monkeypatch.setattr(runner, "get", lambda name: type("E", (), {"parent": "parent"})())
     assert report.adopted("steady") and not report.adopted("noisy") and not report.adopted("screen")
-    assert report.verdict("steady").startswith("adopted against `parent` (mean gain +1.0 points over 3 paired seeds")
+    assert not report.adopted("short")
+    assert report.verdict("steady").startswith("adopted against `parent` (mean gain +1.0 points over 5 paired seeds")
     assert report.verdict("screen").startswith("screen passed")
     assert report.adopted_path("parent", [("screen", "parent"), ("noisy", "parent"), ("steady", "parent"),
                                           ("noisy", "parent")]) == ["parent", "steady"]
@@ -93,27 +96,51 @@ def test_every_bug_both_ways_reads_masking_from_the_two_directions(monkeypatch):
     # "masked": putting it back costs 30 points, removing it from the broken start gains nothing;
     # "alone": both directions move the result; "inert": neither does beyond noise; "worse":
     # removing it alone lowers the broken run (another bug does more harm without it)
-    fake_runs(monkeypatch, {"fixed": [0.80, 0.82, 0.81], "start": [0.20, 0.20, 0.21],
-                            "masked-back": [0.50, 0.52, 0.51], "masked-out": [0.20, 0.21, 0.20],
-                            "alone-back": [0.60, 0.61, 0.62], "alone-out": [0.40, 0.41, 0.40],
-                            "inert-back": [0.81, 0.80, 0.82], "inert-out": [0.21, 0.19, 0.21],
-                            "worse-back": [0.20, 0.20, 0.20], "worse-out": [0.10, 0.11, 0.10]})
+    # "reported": changes only what is reported, so the book runs no removal of it
+    fake_runs(monkeypatch, {"fixed": [0.80, 0.82, 0.81, 0.80, 0.82], "start": [0.20, 0.20, 0.21, 0.20, 0.21],
+                            "masked-back": [0.50, 0.52, 0.51, 0.50, 0.52], "masked-out": [0.20, 0.21, 0.20, 0.21, 0.20],
+                            "alone-back": [0.60, 0.61, 0.62, 0.60, 0.61], "alone-out": [0.40, 0.41, 0.40, 0.41, 0.40],
+                            "inert-back": [0.81, 0.80, 0.82, 0.81, 0.81], "inert-out": [0.21, 0.19, 0.21, 0.20, 0.20],
+                            "worse-back": [0.20, 0.20, 0.20, 0.21, 0.20], "worse-out": [0.10, 0.11, 0.10, 0.10, 0.11],
+                            "reported-back": [0.80, 0.82, 0.81, 0.80, 0.82]})
     monkeypatch.setattr(logbook, "COLLEAGUE_START", "start")
     monkeypatch.setattr(logbook, "BUGS", [{"bug": k, "fixed": "fixed", "broken": f"{k}-back", "removed": f"{k}-out"}
-                                          for k in ("masked", "alone", "inert", "worse")])
+                                          for k in ("masked", "alone", "inert", "worse")]
+                        + [{"bug": "reported", "fixed": "fixed", "broken": "reported-back", "removed": None}])
     rows = report.ablation()
     assert [(r["bug"], r["direction"], r["start"]) for r in rows][:2] == [("masked", "reintroduced", "fixed"),
                                                                           ("masked", "removed", "start")]
-    assert rows[0]["mean"] == pytest.approx(0.51) and rows[0]["std"] == pytest.approx(0.01) and rows[0]["seeds"] == 3
+    assert rows[0]["mean"] == pytest.approx(0.51) and rows[0]["std"] == pytest.approx(0.01) and rows[0]["seeds"] == 5
     assert rows[0]["change"] == pytest.approx(-0.30)
+    assert [r["direction"] for r in rows if r["bug"] == "reported"] == ["reintroduced"]
     effects = {e["bug"]: e["reading"] for e in report.bug_effects()}
     assert effects == {"masked": "matters alone, but the other bugs mask its removal",
                        "alone": "matters alone, and removing it alone already helps",
                        "inert": "no effect beyond seed noise either way on this budget",
                        "worse": "matters alone; removing it alone makes the notebook's run worse, "
-                                "because another of its bugs then does more harm"}
+                                "because another of its bugs then does more harm",
+                       "reported": "leaves the model as it is: it changes only what is reported"}
     table = report.ablation_table()
-    assert "51.0 ± 1.0 (3)" in table and "-30.0" in table
+    assert "51.0 ± 1.0 (5)" in table and "-30.0" in table
+
+
+def test_the_ablation_reads_the_yardstick_not_the_runs_own_test_view(monkeypatch):
+    # catches: a bug measured on its own (rotated, or training-image) test view instead of the
+    # held-out upright images every run is scored on
+    from svhn_debug import logbook, runner
+    from svhn_debug.training import RunResult
+
+    def results(name, *args, **kwargs):
+        test, held = {"fixed": (0.80, 0.80), "broken": (0.99, 0.80)}[name]
+        return [RunResult(config={}, profile="smoke", seed=s, steps=[], confusion=None, cockpit=None, meta={},
+                          epochs=[{"epoch": 1, "test_accuracy": test + 0.001 * s, "validation_accuracy": test,
+                                   "heldout_accuracy": held + 0.001 * s}], diverged_at=None) for s in range(5)]
+    monkeypatch.setattr(runner, "results", results)
+    monkeypatch.setattr(logbook, "BUGS", [{"bug": "split", "fixed": "fixed", "broken": "broken", "removed": None}])
+    (row,) = report.ablation()
+    assert row["change"] == pytest.approx(0.0) and not row["matters"]
+    flattery = report.misreport("broken")
+    assert flattery.n == 5 and flattery.mean == pytest.approx(0.19)
 
 
 def test_the_summary_figures_name_the_derived_final_recipe_over_all_its_seeds(monkeypatch):
@@ -123,12 +150,12 @@ def test_the_summary_figures_name_the_derived_final_recipe_over_all_its_seeds(mo
 
     reg = Registry()
     reg.register("ref", None, "?", seeds=(0, 1, 2, 3, 4), lr=2e-3)
-    reg.register("base", None, "?", seeds=(0, 1, 2, 3, 4), lr=1e-3)
-    reg.register("worse", "base", "?", seeds=(1, 2, 3, 4), width=0.5)
-    reg.register("better", "base", "?", seeds=(0,), width=2.0)  # the screen ...
-    reg.register("better-confirm", "better", "?", seeds=(1, 2, 3, 4))  # ... and its confirmation
-    values = {"ref": [0.19, 0.20, 0.21, 0.20, 0.20], "base": [0.80, 0.75, 0.70, 0.72, 0.78],
-              "worse": [0.70, 0.80, 0.60, 0.70], "better": [0.83], "better-confirm": [0.77, 0.72, 0.74, 0.80]}
+    reg.register("base", None, "?", seeds=(0, 1, 2, 3, 4, 5), lr=1e-3)
+    reg.register("worse", "base", "?", seeds=(0, 1, 2, 3, 4), width=0.5)
+    reg.register("better", "base", "?", seeds=(0,), width=2.0)  # one seed of the recipe ...
+    reg.register("better-confirm", "better", "?", seeds=(1, 2, 3, 4, 5))  # ... and five more, declared apart
+    values = {"ref": [0.19, 0.20, 0.21, 0.20, 0.20], "base": [0.80, 0.75, 0.70, 0.72, 0.78, 0.76],
+              "worse": [0.79, 0.70, 0.80, 0.60, 0.70], "better": [0.83], "better-confirm": [0.77, 0.72, 0.74, 0.80, 0.78]}
 
     def results(name, *args, **kwargs):
         return [RunResult(config={}, profile="smoke", seed=seed, steps=[], confusion=None, cockpit=None,
@@ -142,18 +169,18 @@ def test_the_summary_figures_name_the_derived_final_recipe_over_all_its_seeds(mo
     monkeypatch.setattr(logbook, "TUNING_STEPS", [("worse", "base"), ("better-confirm", "base")])
     monkeypatch.setattr(logbook, "BUGS", [])
     monkeypatch.setattr(report.results, "time_to_accuracy", lambda: {"ratio": 0.3})
-    assert report.ladder() == ["base", "better-confirm"]  # decided on the four fresh seeds alone
+    assert report.ladder() == ["base", "better-confirm"]  # decided on its own five seeds
     figures = report.summary_figures()
     assert figures["final"]["name"] == "better-confirm"
-    assert figures["final"]["seeds"] == 5 and figures["final"]["mean"] == pytest.approx(0.772)  # screen + confirmation
+    assert figures["final"]["seeds"] == 6 and figures["final"]["mean"] == pytest.approx(0.7733333)  # every seed of the recipe
     assert figures["reference"]["mean"] == pytest.approx(0.20)
     assert figures["ablation"] == [] and figures["time_to_accuracy_ratio"] == 0.3
     assert report.against_bar("better-confirm", "ref").beats
     worse, better = figures["decisions"]
-    assert (worse["candidate"], worse["against"], worse["seeds"]) == ("worse", "base", [1, 2, 3, 4])
-    assert worse["mean_gain"] == pytest.approx(-0.0375) and worse["t_threshold"] == pytest.approx(2.353363, abs=1e-5)
+    assert (worse["candidate"], worse["against"], worse["seeds"]) == ("worse", "base", [0, 1, 2, 3, 4])
+    assert worse["mean_gain"] == pytest.approx(-0.032) and worse["t_threshold"] == pytest.approx(2.131847, abs=1e-5)
     assert (worse["outcome"], worse["direction"]) == ("reject", "nothing")
-    assert (better["outcome"], better["direction"], better["seeds"]) == ("adopt", "helps", [1, 2, 3, 4])
+    assert (better["outcome"], better["direction"], better["seeds"]) == ("adopt", "helps", [1, 2, 3, 4, 5])
 
 
 def _plateau_run(seed: int, accuracy_digits: list[int], true_digits: list[int], diverged_at=None):
@@ -361,10 +388,11 @@ def test_a_rejected_change_that_hurts_beyond_noise_is_called_hurting(monkeypatch
     from svhn_debug.training import RunResult
 
     reg = Registry()
-    reg.register("base", None, "?", seeds=(1, 2, 3, 4))
-    reg.register("worse", "base", "?", seeds=(1, 2, 3, 4), lr=3e-3)
-    reg.register("same", "base", "?", seeds=(1, 2, 3, 4), lr=2e-3)
-    values = {"base": [0.80, 0.82, 0.84, 0.81], "worse": [0.74, 0.79, 0.80, 0.76], "same": [0.81, 0.80, 0.85, 0.80]}
+    reg.register("base", None, "?", seeds=(1, 2, 3, 4, 5))
+    reg.register("worse", "base", "?", seeds=(1, 2, 3, 4, 5), lr=3e-3)
+    reg.register("same", "base", "?", seeds=(1, 2, 3, 4, 5), lr=2e-3)
+    values = {"base": [0.80, 0.82, 0.84, 0.81, 0.83], "worse": [0.74, 0.79, 0.80, 0.76, 0.78],
+              "same": [0.81, 0.80, 0.85, 0.80, 0.83]}
 
     def results(name, *args, **kwargs):
         return [RunResult(config={}, profile="smoke", seed=seed, steps=[], confusion=None, cockpit=None, meta={},
@@ -400,16 +428,16 @@ def test_the_ablation_labels_plateau_runs_and_reads_two_of_them_as_a_tie(monkeyp
 
     # removing the bug from a start that predicts one class gives another one-class run: its
     # "change" (19.6% against 22.4%) is which class, not an effect
-    fake_runs(monkeypatch, {"fixed": [0.80, 0.82, 0.81], "start": [0.224, 0.224, 0.224],
-                            "b-back": [0.50, 0.52, 0.51], "b-out": [0.196, 0.196, 0.196]})
+    fake_runs(monkeypatch, {"fixed": [0.80, 0.82, 0.81, 0.80, 0.82], "start": [0.224] * 5,
+                            "b-back": [0.50, 0.52, 0.51, 0.50, 0.52], "b-out": [0.196] * 5})
     monkeypatch.setattr(logbook, "COLLEAGUE_START", "start")
     monkeypatch.setattr(logbook, "BUGS", [{"bug": "b", "fixed": "fixed", "broken": "b-back", "removed": "b-out"}])
-    monkeypatch.setattr(report.results, "plateau_seeds", lambda name: (0, 1, 2) if name in ("start", "b-out") else ())
+    monkeypatch.setattr(report.results, "plateau_seeds", lambda name: tuple(range(5)) if name in ("start", "b-out") else ())
     back, out = report.ablation()
-    assert out["both_plateau"] == 3 and out["change"] is None and out["effect"] == "nothing" and out["plateau"] == 3
+    assert out["both_plateau"] == 5 and out["change"] is None and out["effect"] == "nothing" and out["plateau"] == 5
     assert back["both_plateau"] == 0 and back["effect"] == "hurts"
     table = report.ablation_table()
-    assert "| 19.6 ± 0.0 (3) | 3 of 3 | tie |" in table and "| 51.0 ± 1.0 (3) | 0 of 3 | -30.0 |" in table
+    assert "| 19.6 ± 0.0 (5) | 5 of 5 | tie |" in table and "| 51.0 ± 1.0 (5) | 0 of 5 | -30.0 |" in table
     assert report.bug_effects()[0]["reading"] == "matters alone, but the other bugs mask its removal"
 
 

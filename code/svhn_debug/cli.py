@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
                "  python -m svhn_debug status --short          what is not cached, and the counts\n"
                "  python -m svhn_debug run normalize --jobs 2  compute what the cache lacks of one experiment\n"
-               "  python -m svhn_debug run longer-run --seed 2 --force   recompute one seed\n"
+               "  python -m svhn_debug run relu-batchnorm --seed 2 --force   recompute one seed\n"
                "  python -m svhn_debug run-all                 everything the book needs (runs, then diagnoses)\n"
                "  python -m svhn_debug show relu-batchnorm     per-epoch metrics of every seed\n"
                "  python -m svhn_debug doctor colleague        one epoch of the notebook under the health checks\n"

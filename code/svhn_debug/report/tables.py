@@ -83,16 +83,16 @@ def profile_table() -> str:
 
 
 def timing_table(names: list[str]) -> str:
-    """Mean seconds per epoch spent training and evaluating, per experiment (first seed)."""
+    """Mean seconds per epoch spent training and per evaluation, per experiment (first seed)."""
     rows = []
     for name in names:
         df = runner.result(name).epochs_df
         if df.empty:
-            rows.append({"experiment": f"`{name}`", "training s/epoch": "diverged", "evaluation s/epoch": "diverged",
+            rows.append({"experiment": f"`{name}`", "training s/epoch": "diverged", "s per evaluation": "diverged",
                          "whole run (s)": f"{runner.result(name).meta['seconds']:.0f}"})
             continue
         rows.append({"experiment": f"`{name}`", "training s/epoch": f"{df['train_seconds'].mean():.1f}",
-                     "evaluation s/epoch": f"{df['eval_seconds'].mean():.1f}",
+                     "s per evaluation": f"{df['eval_seconds'].mean():.1f}",
                      "whole run (s)": f"{runner.result(name).meta['seconds']:.0f}"})
     return markdown_table(rows, align="lrrr")
 
