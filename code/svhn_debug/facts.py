@@ -109,6 +109,8 @@ def checks() -> Facts:
     adopted recipe, and the monitor's measured cost."""
     import numpy as np
 
+    from .runner import get as runner_get
+
     c = report.code
     col, trap = report.diagnosis("colleague"), report.diagnosis("ablate-eval-mode")
     final = report.final_recipe()
@@ -139,6 +141,7 @@ def checks() -> Facts:
         col=col, trap=trap, final=final, per_epoch=per_epoch,
         first_epoch=bool(seen) and latest < per_epoch,
         eval_mode_at=eval_mode_at,
+        first_eval_step=trap["steps_per_epoch"] * runner_get("ablate-eval-mode").config.eval_every,
         seen_codes=Inline(", ".join(c(r["code"]) for r in seen) or "nothing"),
         answer=Inline(f"{'Yes' if seen else 'No'}, {len(seen)} of the {len(rows)} bugs"),
         adopted_findings=Inline("no finding" if not found_fin else f"{len(found_fin)} finding(s)"),
