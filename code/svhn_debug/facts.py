@@ -93,7 +93,8 @@ def tuning() -> Facts:
         adopted_text=Inline(("The rule adopts " + ", ".join(c(n) for n in adopted) + ".") if adopted
                             else "The rule adopts none of them."),
         hurts_text=Inline((", ".join(c(n) for n in hurts) + (" hurts" if len(hurts) == 1 else " hurt")
-                           + " beyond seed noise, read two-sided.") if hurts else ""),
+                           + " beyond seed noise, read two-sided.") if hurts else
+                          "None of them hurts beyond seed noise, read two-sided."),
         path_text=Inline(f"The path takes {c(nxt)}, the first adopted step from {c(rb)}; the rule decides one step at a "
                          "time, so a second adopted change would be a candidate for the next round, against the new "
                          "baseline." if nxt else f"The path ends at {c(final)}."),
