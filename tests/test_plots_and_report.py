@@ -434,3 +434,40 @@ def test_the_time_to_accuracy_sentence_reads_the_measurement_and_says_when_there
     assert "class prior" in str(report.time_to_accuracy_text(reference_on_plateau=True))
     monkeypatch.setattr(report.results, "time_to_accuracy", lambda: None)
     assert "has not been measured" in str(report.time_to_accuracy_text(reference_on_plateau=True))
+
+
+def _diagnosis(findings, data_findings=()):
+    return {"findings": [{"code": c, "step": s, "severity": "error", "message": "m."} for c, s in findings],
+            "data_findings": [{"code": c, "step": None, "severity": "error", "message": "m."} for c in data_findings],
+            "steps_per_epoch": 32}
+
+
+def test_first_step_is_where_the_monitor_first_raised_that_code(monkeypatch):
+    # catches: comparing a finding's code with anything but the code asked for (it once compared
+    # with the formatting function report.words.code, so every bug read "not raised")
+    monkeypatch.setattr(report.results, "diagnosis", lambda name: _diagnosis(
+        [("GRAD_ACCUMULATION", 1), ("LR_GROWTH", 20), ("GRAD_ACCUMULATION", 40)], ["SPLIT_OVERLAP"]))
+    assert report.first_step("colleague", "GRAD_ACCUMULATION") == 1
+    assert report.first_step("colleague", "LR_GROWTH") == 20
+    assert report.first_step("colleague", "SPLIT_OVERLAP") == 0  # a data finding: before training
+    assert report.first_step("colleague", "NOT_LEARNING") is None
+
+
+def test_the_codes_table_lists_every_code_and_leaves_the_formatting_function_alone():
+    from svhn_debug.checks import CODES
+
+    table = report.codes_table()
+    assert all(f"`{name}`" in table for name in CODES)
+    assert callable(report.words.code) and report.words.code("x") == "`x`"
+
+
+def test_bug_checks_report_each_bugs_check_at_its_first_step(monkeypatch):
+    from svhn_debug import logbook
+
+    monkeypatch.setattr(report.results, "diagnosis", lambda name: _diagnosis(
+        [("GRAD_ACCUMULATION", 1), ("LR_TOO_SMALL", 20)] if name == "colleague" else [("TRAIN_IN_EVAL_MODE", 33)]))
+    rows = {r["code"]: r for r in report.bug_checks()}
+    assert rows["GRAD_ACCUMULATION"]["colleague"] == 1 and rows["LR_TOO_SMALL"]["colleague"] == 20
+    assert rows["LR_GROWTH"]["colleague"] is None
+    trap = rows["TRAIN_IN_EVAL_MODE"]
+    assert trap["where it matters"] in logbook.DIAGNOSED and trap["there"] == 33

@@ -200,7 +200,7 @@ def first_step(name: str, code: str) -> int | None:
     findings count as step 0, before training)."""
     d = diagnosis(name)
     for f in d["findings"] + d["data_findings"]:
-        if f["code"] == words.code:
+        if f["code"] == code:
             return 0 if f["step"] is None else f["step"]
     return None
 

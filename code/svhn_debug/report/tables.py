@@ -253,6 +253,6 @@ def codes_table() -> str:
     """Every code of the health checks with its severity and what it means."""
     from ..checks import CODES
 
-    rows = [{"code": f"`{words.code}`", "severity": severity, "what it means and what to try": meaning}
-            for words.code, (severity, meaning) in CODES.items()]
+    rows = [{"code": f"`{name}`", "severity": severity, "what it means and what to try": meaning}
+            for name, (severity, meaning) in CODES.items()]
     return markdown_table(rows, align="lll", widths=[25, 11, 52])
