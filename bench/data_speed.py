@@ -1,6 +1,6 @@
 """Time the generation of the house numbers: one process against the usable cores.
 
-Both draw the same images (``svhn_debug.data.generate_pool`` lays every chunk where
+Both draw the same images (``svhn_debug.datagen.generate_pool`` lays every chunk where
 ``synthetic.generate`` puts it; the script checks that the arrays are equal), so the data
 fingerprint and every cached run stay as they are. Measure on an otherwise idle machine: other
 work on the cores slows both sides and the ratio says nothing.
@@ -19,7 +19,8 @@ import numpy as np
 
 from svhn_debug import synthetic
 from svhn_debug.cache import bench_path, write_json
-from svhn_debug.data import SYNTHETIC_SEED, generate_pool, usable_cores
+from svhn_debug.data import SYNTHETIC_SEED
+from svhn_debug.datagen import generate_pool, usable_cores
 from svhn_debug.profiles import active_profile
 
 

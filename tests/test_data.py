@@ -172,7 +172,7 @@ def test_parallel_generation_draws_the_same_images_as_one_process(monkeypatch):
     # draws from another stream: any would change the images and break the data fingerprint's promise
     import numpy as np
 
-    from svhn_debug import data
+    from svhn_debug import datagen as data
 
     monkeypatch.setattr(data, "PARALLEL_FROM", 10)
     one_images, one_labels = synthetic.generate(7, "train", 150)
@@ -181,7 +181,7 @@ def test_parallel_generation_draws_the_same_images_as_one_process(monkeypatch):
 
 
 def test_small_pools_are_generated_in_this_process_and_bad_worker_counts_refused(monkeypatch):
-    from svhn_debug import data
+    from svhn_debug import datagen as data
 
     calls = []
     monkeypatch.setattr(synthetic, "generate", lambda *a, **k: calls.append(a) or ("images", "labels"))
