@@ -190,3 +190,28 @@ def test_small_pools_are_generated_in_this_process_and_bad_worker_counts_refused
     assert len(calls) == 2
     with pytest.raises(ValueError, match="at least 1"):
         data.generate_pool(1, "test", 10, workers=0)
+
+
+def test_the_parallel_pool_keeps_the_dtypes_and_starts_at_the_threshold(monkeypatch):
+    # catches: float arrays that compare equal to the images, and "<=" for "<" at the threshold
+    import numpy as np
+
+    from svhn_debug import datagen
+
+    monkeypatch.setattr(datagen, "PARALLEL_FROM", 150)
+    images, labels = datagen.generate_pool(7, "test", 150, workers=2)
+    assert images.dtype == np.uint8 and labels.dtype == np.int64 and images.shape == (150, 3, 32, 32)
+    calls = []
+    monkeypatch.setattr(synthetic, "generate", lambda *a, **k: calls.append(a))
+    datagen.generate_pool(7, "test", 150, workers=2)  # at the threshold: the processes, not this one
+    assert calls == []
+
+
+def test_the_sequential_path_passes_the_pool_through_and_the_default_is_the_usable_cores(monkeypatch):
+    from svhn_debug import datagen
+
+    calls = []
+    monkeypatch.setattr(synthetic, "generate", lambda *a, **k: calls.append((a, k)) or ("images", "labels"))
+    monkeypatch.setattr(datagen, "usable_cores", lambda: 1)
+    assert datagen.generate_pool(3, "train", 5000) == ("images", "labels")  # one usable core: this process
+    assert calls == [((3, "train", 5000), {"progress": False})]
