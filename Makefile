@@ -41,7 +41,7 @@ book: setup
 # chapter, corpus and process tests, which alone take most of an hour). It runs on the last commit,
 # in a scratch worktree where code/ is src/ (the layouts mutmut knows).
 MUTANTS ?= svhn_debug.stats* svhn_debug.precision* svhn_debug.plateau* svhn_debug.cache* \
-           svhn_debug.runner* svhn_debug.training* svhn_debug.data* svhn_debug.checks*
+           svhn_debug.runner* svhn_debug.training* svhn_debug.data* svhn_debug.datagen* svhn_debug.checks*
 MUTANT_TESTS ?= $(filter-out tests/test_book.py tests/test_corpus.py tests/test_processes.py,$(wildcard tests/test_*.py))
 mutants: setup
 	rm -rf .mutants-work && git worktree prune && git worktree add -f .mutants-work HEAD

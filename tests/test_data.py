@@ -165,3 +165,53 @@ def test_real_svhn_offline_without_files_fails_with_one_clear_message(monkeypatc
         load_svhn(smoke)
     assert "SVHN_DEBUG_DATA=synthetic" in str(info.value)
     assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_parallel_generation_draws_the_same_images_as_one_process(monkeypatch):
+    # catches: chunks written to the wrong rows, an off-by-one at a chunk's edge, or a worker that
+    # draws from another stream: any would change the images and break the data fingerprint's promise
+    import numpy as np
+
+    from svhn_debug import datagen as data
+
+    monkeypatch.setattr(data, "PARALLEL_FROM", 10)
+    one_images, one_labels = synthetic.generate(7, "train", 150)
+    images, labels = data.generate_pool(7, "train", 150, workers=2)
+    assert np.array_equal(images, one_images) and np.array_equal(labels, one_labels)
+
+
+def test_small_pools_are_generated_in_this_process_and_bad_worker_counts_refused(monkeypatch):
+    from svhn_debug import datagen as data
+
+    calls = []
+    monkeypatch.setattr(synthetic, "generate", lambda *a, **k: calls.append(a) or ("images", "labels"))
+    assert data.generate_pool(1, "test", data.PARALLEL_FROM - 1, workers=4) == ("images", "labels")
+    assert data.generate_pool(1, "test", 10_000, workers=1) == ("images", "labels")
+    assert len(calls) == 2
+    with pytest.raises(ValueError, match="at least 1"):
+        data.generate_pool(1, "test", 10, workers=0)
+
+
+def test_the_parallel_pool_keeps_the_dtypes_and_starts_at_the_threshold(monkeypatch):
+    # catches: float arrays that compare equal to the images, and "<=" for "<" at the threshold
+    import numpy as np
+
+    from svhn_debug import datagen
+
+    monkeypatch.setattr(datagen, "PARALLEL_FROM", 150)
+    images, labels = datagen.generate_pool(7, "test", 150, workers=2)
+    assert images.dtype == np.uint8 and labels.dtype == np.int64 and images.shape == (150, 3, 32, 32)
+    calls = []
+    monkeypatch.setattr(synthetic, "generate", lambda *a, **k: calls.append(a))
+    datagen.generate_pool(7, "test", 150, workers=2)  # at the threshold: the processes, not this one
+    assert calls == []
+
+
+def test_the_sequential_path_passes_the_pool_through_and_the_default_is_the_usable_cores(monkeypatch):
+    from svhn_debug import datagen
+
+    calls = []
+    monkeypatch.setattr(synthetic, "generate", lambda *a, **k: calls.append((a, k)) or ("images", "labels"))
+    monkeypatch.setattr(datagen, "usable_cores", lambda: 1)
+    assert datagen.generate_pool(3, "train", 5000) == ("images", "labels")  # one usable core: this process
+    assert calls == [((3, "train", 5000), {"progress": False})]

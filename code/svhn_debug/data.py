@@ -114,7 +114,9 @@ def load_synthetic(profile: Profile, progress: bool = True) -> Pools:
             if loaded is not None:
                 break
         if loaded is None:
-            images, labels = synthetic.generate(SYNTHETIC_SEED, split, count, progress=progress)
+            from .datagen import generate_pool  # here, not at the top: data's module-level code is in run records
+
+            images, labels = generate_pool(SYNTHETIC_SEED, split, count, progress=progress)
             try:
                 _save_atomic(folder / f"{split}-{count}.npz", images=images, labels=labels)
             except OSError as err:

@@ -407,8 +407,9 @@ def _summary(res) -> dict[str, Any]:
 
 def default_jobs(threads_per_run: int = 1) -> int:
     """Runs at once that the cores this process may use allow, each with its fixed threads."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // max(1, threads_per_run))
+    from .datagen import usable_cores
+
+    return max(1, usable_cores() // max(1, threads_per_run))
 
 
 def plan_jobs(names: list[str], profile: Profile | None = None, force: bool = False,
