@@ -219,3 +219,15 @@ def test_an_inline_expression_that_prints_nothing_fails_as_quarto_would_show_its
     text = "# T {#sec-t}\n\nA `{python} ''` sentence.\n"
     with pytest.raises(RuntimeError, match="printed nothing"):
         book.execute(book.to_notebook(book.parse_qmd(text)), tmp_path, tmp_path / "jc")
+
+
+def test_table_cells_never_hyphenate_in_either_pdf(tmp_path):
+    # A narrow column split "precision" into "preci-sion" and identifiers mid-name; both PDF
+    # paths (the offline renderer's Typst and Quarto's Typst include) turn hyphenation off in tables.
+    (tmp_path / "_quarto.yml").write_text("project: {type: book}\nbook:\n  title: T\n  chapters: [index.qmd]\n")
+    (tmp_path / "index.qmd").write_text("# Preface {.unnumbered}\n\n| precision | a |\n|---|---|\n| bf16 | 1 |\n")
+    book.render(tmp_path)
+    rule = "#show table: set text(hyphenate: false)"
+    assert rule in (tmp_path / "_book" / "book.typ").read_text()
+    assert rule in (ROOT / "book-typst.typ").read_text()
+    assert "book-typst.typ" in (ROOT / "_quarto.yml").read_text()

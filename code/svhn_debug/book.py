@@ -366,7 +366,7 @@ def render(root: Path, out_dir: Path | None = None) -> Path:
     md_path.write_text(header + text)
     extra = ["--standalone", "--number-sections", "--toc", "--citeproc",
              "-V", "header-includes=#set figure(numbering: none)\n#show figure: set block(breakable: true)\n"
-             "#set text(size: 10pt)\n#set par(justify: true)",
+             "#set text(size: 10pt)\n#set par(justify: true)\n#show table: set text(hyphenate: false)",
              "-V", "papersize=a4", "--resource-path", str(out_dir)]
     if bib:
         extra += ["--bibliography", str(root / bib)]
