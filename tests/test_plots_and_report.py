@@ -454,14 +454,13 @@ def test_the_corpus_sentence_says_what_was_found():
 
 
 def test_the_time_to_accuracy_sentence_reads_the_measurement_and_says_when_there_is_none(monkeypatch):
-    monkeypatch.setattr(report.results, "time_to_accuracy",
-                        lambda: {"every": 8, "ratio": 0.3141, "ratio_learning": None})
+    monkeypatch.setattr(report.results, "time_to_accuracy", lambda: {"every": 8, "ratio": 0.3141})
     text = str(report.time_to_accuracy_text())
-    assert "every 8 steps" in text and "in 0.31 of the course's recipe's own time" in text
-    assert "variant in (never)" in text and "class prior" not in text
-    assert "class prior" in str(report.time_to_accuracy_text(reference_on_plateau=True))
+    assert "every 8 steps" in text and "accuracy in 0.31 of the course's recipe's own time" in text
+    monkeypatch.setattr(report.results, "time_to_accuracy", lambda: {"every": 4, "ratio": None})
+    assert "accuracy never, within its budget, of the course's" in str(report.time_to_accuracy_text())
     monkeypatch.setattr(report.results, "time_to_accuracy", lambda: None)
-    assert "has not been measured" in str(report.time_to_accuracy_text(reference_on_plateau=True))
+    assert "has not been measured" in str(report.time_to_accuracy_text())
 
 
 def _diagnosis(findings, data_findings=()):
