@@ -265,7 +265,8 @@ def iteration() -> Facts:
 
 
 def code_review() -> Facts:
-    """Chapter 3 (reading the code): the optimizer-protocol bugs, one change at a time."""
+    """Chapter 3 (reading the code): the optimizer-protocol bugs, one change at a time, and what
+    the loop-fixed run scores on the notebook's splits and on the yardstick."""
     from . import runner as ex
 
     names = ["zero-grad", "accumulating-lr-1e-3", "lr-1e-3", "constant-lr"]
@@ -273,30 +274,34 @@ def code_review() -> Facts:
     prior_loss = report.label_entropy("lean-bf16")
     acc_loss = report.last_loss("accumulating-lr-1e-3")
     clean_loss = report.last_loss("lr-1e-3")
-    settled = [n for n in names if abs(report.last_loss(n) - prior_loss) < 0.1]  # within 0.1 nats of the prior
-    settled_loss = sum(report.last_loss(n) for n in settled) / len(settled)  # no such run: the entry cannot render
     low_epoch, low_loss, rise = report.late_rise("lr-1e-3")
     _, _, rise_constant = report.late_rise("constant-lr")
     zero_grad_start = ex.result("zero-grad").steps[0]["loss"]
+    grown = runs["lr-1e-3"]
+    peak = max(grown.epochs, key=lambda e: e["test_accuracy"])
+    fixed = runs["constant-lr"].epochs[-1]
     claims = [
-        Claim("with cleared gradients at 1e-5 the loss ends barely below where it started",
-              0 < zero_grad_start - report.last_loss("zero-grad") < 0.1),
+        Claim("with cleared gradients at 1e-5 the loss ends barely below where it started, at the label entropy, "
+              "on the plateau", 0 < zero_grad_start - report.last_loss("zero-grad") < 0.1
+              and abs(report.last_loss("zero-grad") - prior_loss) < 0.02 and report.ends_on_plateau(runs["zero-grad"])),
         Claim("without zero_grad the larger rate makes the loss explode",
               acc_loss > 10 * clean_loss),
+        Claim("with the growing schedule lr-1e-3 learns, then falls back to the plateau and the label entropy",
+              peak["test_accuracy"] - grown.final() > 0.2 and report.ends_on_plateau(grown)
+              and abs(clean_loss - prior_loss) < 0.1),
         Claim("with the growing schedule the loss of lr-1e-3 rises again after its lowest epoch",
               rise > 0.02 and low_epoch < len(report.epoch_losses("lr-1e-3"))),
-        Claim("with a constant rate the late rise is gone",
-              rise_constant < 0.01),
-        Claim("none of the loop fixes lifts the test accuracy above the class prior",
-              all(report.ends_on_plateau(runs[n]) for n in names)),
+        Claim("with a constant rate the late rise is gone and the network ends off the plateau",
+              rise_constant < 0.01 and not report.ends_on_plateau(runs["constant-lr"])),
+        Claim("the loop-fixed run scores more on the notebook's test split than on held-out upright images",
+              fixed["test_accuracy"] - fixed["heldout_accuracy"] > 0.05),
     ]
     return checked(
         "Chapter 3", claims,
         names=names, runs=runs, prior_loss=prior_loss, acc_loss=acc_loss, clean_loss=clean_loss,
-        settled=settled, settled_loss=settled_loss, low_epoch=low_epoch, low_loss=low_loss, rise=rise,
-        rise_constant=rise_constant, zero_grad_start=zero_grad_start,
+        low_epoch=low_epoch, low_loss=low_loss, rise=rise, rise_constant=rise_constant,
+        zero_grad_start=zero_grad_start, peak=peak, fixed=fixed,
     )
-
 
 
 def data() -> Facts:
@@ -321,6 +326,7 @@ def data() -> Facts:
     best_gap = report.best_test_gap(bench_names)
     same_steps = {n: report.max_step_loss_difference("normalize", n) for n in ("ablate-eval-rotation", "ablate-split")}
     sound_plateau, norm_plateau = report.plateau_epochs("sound-split")[0], report.plateau_epochs("normalize")
+    rotated = ex.result("constant-lr")
     claims = [
         Claim("the fixed run has the five seeds the prose names", len(fixed.values) == 5),
         Claim("the notebook's pipeline rotates the images of all three splits",
@@ -341,9 +347,11 @@ def data() -> Facts:
         colleague_view=colleague_view, no_rot=no_rot, sound=sound, fixed=fixed, train_rot=train_rot,
         train_rot_effect=train_rot_effect, eval_rot_hides=eval_rot_hides, leak_flatters=leak_flatters,
         nine_as_six=nine_as_six, nine_as_six_fixed=nine_as_six_fixed, bench_names=bench_names, best_gap=best_gap,
-        no_rot_text=Inline(f"lifts the network off the plateau: {report.pct(no_rot.final())} test accuracy, the first "
-                           "result above the class prior in this logbook" if not report.ends_on_plateau(no_rot) else
-                           f"does not yet lift it off the plateau ({report.pct(no_rot.final())} test accuracy)"),
+        no_rot_text=Inline(
+            f"scores {report.pct(no_rot.final())} on the notebook's test split and "
+            f"{report.pct(no_rot.final(y))} on the yardstick, against {report.pct(rotated.final())} and "
+            f"{report.pct(rotated.final(y))} for `constant-lr` with the rotation (one seed each: a description, "
+            "not a decision; the decision is the ablation below)"),
         train_rot_text=Inline(
             (f"costs the fixed network {report.points(-train_rot_effect.mean)} on the yardstick, beyond seed noise"
              if train_rot_effect.mean < 0 else
