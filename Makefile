@@ -39,7 +39,8 @@ book: setup
 # test kill? make mutants MUTANTS="svhn_debug.stats*" narrows the mutants, MUTANT_TESTS="tests/test_stats.py"
 # the tests mutmut runs (its coverage pass, timing pass and every mutant; default: all but the slow
 # chapter, corpus and process tests, which alone take most of an hour). It runs on the last commit,
-# in a scratch worktree where code/ is src/ (the layouts mutmut knows).
+# in a scratch worktree where code/ is src/ (the layouts mutmut knows); only the modules of MUTANTS are
+# mutated (mutating all 33 modules took 15 minutes before the first test).
 MUTANTS ?= svhn_debug.stats* svhn_debug.precision* svhn_debug.plateau* svhn_debug.cache* \
            svhn_debug.runner* svhn_debug.training* svhn_debug.data* svhn_debug.datagen* svhn_debug.checks*
 MUTANT_TESTS ?= $(filter-out tests/test_book.py tests/test_corpus.py tests/test_processes.py,$(wildcard tests/test_*.py))
@@ -47,7 +48,8 @@ mutants: setup
 	rm -rf .mutants-work && git worktree prune && git worktree add -f .mutants-work HEAD
 	cd .mutants-work && git mv code src && $(abspath $(PY)) -c "import sys; \
 		sel = ', '.join(repr(t) for t in sys.argv[1:]); \
-		open('pyproject.toml', 'a').write(f'pytest_add_cli_args_test_selection = [{sel}]\n')" $(MUTANT_TESTS)
+		only = ', '.join(repr('src/' + m.replace('.', '/')) for m in '$(MUTANTS)'.split()); \
+		open('pyproject.toml', 'a').write(f'pytest_add_cli_args_test_selection = [{sel}]\nonly_mutate = [{only}]\n')" $(MUTANT_TESTS)
 	cd .mutants-work && SVHN_DEBUG_SKIP_BOOK=1 ../$(VENV)/bin/mutmut run $(MUTANTS) || true
 	cd .mutants-work && ../$(VENV)/bin/mutmut results
 

@@ -135,6 +135,7 @@ def test_seeds_where_both_runs_are_on_the_plateau_are_ties_not_gains():
     assert d.screen and "0, 1, 2 left out" in d.reason
     everywhere = stats.pair(cand, base, plateau=({0, 1, 2, 3}, {0, 1, 2, 3}))
     assert decide(everywhere).outcome == stats.DROP and "plateau on every seed" in decide(everywhere).reason
+    assert decide(everywhere).paired is everywhere
 
 
 def test_a_seed_where_only_one_side_is_on_the_plateau_keeps_its_gain():
@@ -265,3 +266,28 @@ def test_the_book_decides_on_five_seeds():
     five = stats.pair({s: 0.90 + 0.001 * s for s in range(5)}, base)
     assert stats.decide(five).adopted and stats.direction(five) == "helps"
     assert "5 seeds" in stats.RULE
+
+
+def test_a_margin_equal_to_the_need_does_not_beat_the_bar_and_a_reason_prints_the_gain_in_points():
+    same = stats.Summary((0.5,) * 5)
+    tie = stats.beats_bar(same, same)  # margin 0 and need 0, exactly
+    assert tie.margin == 0 == tie.needed and not tie.beats
+    base = {s: 0.3 for s in range(5)}
+    p = stats.pair({s: 0.3 + g for s, g in enumerate((0.2, 0.8, 0.5, 0.5, 0.5))}, base)
+    adopted = stats.decide(p)
+    assert adopted.outcome == stats.ADOPT and adopted.paired is p
+    assert adopted.reason == "mean gain +50.0 points over 5 paired seeds, standard error 9.5: more than t = 2.13 standard errors"
+    assert "t = 3.75 standard errors" in stats.decide(p, alpha=0.01).reason  # alpha reaches the critical value
+
+
+def test_a_screen_confirms_only_a_positive_gain_and_says_so_in_words():
+    base = {0: 0.3, 1: 0.3}
+    up = stats.pair({0: 0.4, 1: 0.5}, base)
+    confirm = stats.decide(up)
+    assert confirm.outcome == stats.CONFIRM and confirm.paired is up
+    assert confirm.reason == f"2 paired seeds, a screen: gain +15.0 points, to be confirmed on {stats.MIN_SEEDS}+ seeds"
+    flat = stats.pair({0: 0.3}, {0: 0.3})
+    drop = stats.decide(flat)
+    assert drop.outcome == stats.DROP and drop.reason == "1 paired seed, a screen: gain +0.0 points"
+    down = stats.decide(stats.pair({0: 0.2}, {0: 0.3}))
+    assert down.reason == "1 paired seed, a screen: gain -10.0 points"
