@@ -132,3 +132,14 @@ def test_importing_the_package_registers_nothing_and_the_mechanism_imports_no_ex
             "print('svhn_debug.logbook' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_default_jobs_divides_the_usable_cores_by_the_threads_of_a_run(monkeypatch):
+    # catches: the threads per run ignored, a zero or negative thread count dividing, no floor of one
+    from svhn_debug import datagen
+
+    monkeypatch.setattr(datagen, "usable_cores", lambda: 8)
+    assert runner.default_jobs() == 8 and runner.default_jobs(2) == 4 and runner.default_jobs(3) == 2
+    assert runner.default_jobs(0) == 8
+    monkeypatch.setattr(datagen, "usable_cores", lambda: 1)
+    assert runner.default_jobs(4) == 1
