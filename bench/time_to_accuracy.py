@@ -7,8 +7,9 @@ mean test accuracy (over its cached seeds) of ``REFERENCE``, the course's recipe
 asks; a recipe that never reaches it reports ``None``.
 
 The ratio the goal names is final's time over ``REFERENCE``'s time to ``REFERENCE``'s mean (goal:
-at most 0.4). The result is written to ``cache/bench/time_to_accuracy-<profile>.json`` (the book
-and ``report --json`` read it from there) and printed; the last line is
+at most 0.4). The result, with the adopted recipe and the steps the runs made, is written to
+``cache/bench/time_to_accuracy-<profile>.json`` (the book and ``report --json`` read it from there
+while both are current) and printed; the last line is
 ``time_to_accuracy_ratio=<number or None>``.
 
 Usage: python bench/time_to_accuracy.py [--every 8]
@@ -80,7 +81,7 @@ def timed_run(name: str, targets: dict[str, float], every: int) -> dict:
     total = time.perf_counter() - start - state["eval"]
     print(f"{name}: {state['steps']} steps, {total:.1f} s training; reached "
           + ", ".join(f"{k} at {'never' if v is None else f'{v:.1f} s'}" for k, v in reached.items()), flush=True)
-    return {"name": name, "seconds": total, "reached": reached, "curve": state["curve"]}
+    return {"name": name, "seconds": total, "steps": state["steps"], "reached": reached, "curve": state["curve"]}
 
 
 def main() -> None:
@@ -98,8 +99,11 @@ def main() -> None:
     def ratio(target: str) -> float | None:
         mine, bar = runs[final]["reached"][target], runs[target]["reached"][target]
         return None if mine is None or not bar else mine / bar
+    steps = {run["steps"] for run in runs.values()}
+    if len(steps) != 1:
+        raise SystemExit(f"the two recipes made different numbers of steps ({sorted(steps)}); no ratio")
     out = {"profile": active_profile().name, "every": args.every, "targets": targets, "runs": runs,
-           "ratio": ratio(REFERENCE), "final": final,
+           "ratio": ratio(REFERENCE), "final": final, "steps": steps.pop(),
            "machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                        "cpus": os.cpu_count()},
            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
 
 import matplotlib
 import matplotlib.pyplot as plt
 import pytest
 
-from svhn_debug import plots, report
+from svhn_debug import plots, report, runner
 from svhn_debug.training import train
 
 
@@ -498,3 +499,19 @@ def test_bug_checks_report_each_bugs_check_at_its_first_step(monkeypatch):
     assert rows["LR_GROWTH"]["colleague"] is None
     trap = rows["TRAIN_IN_EVAL_MODE"]
     assert trap["where it matters"] in logbook.DIAGNOSED and trap["there"] == 33
+
+
+def test_a_time_to_accuracy_measurement_counts_only_for_the_adopted_recipe_and_its_steps(monkeypatch):
+    measured = {"final": "relu-batchnorm", "steps": 704, "every": 8, "ratio": 0.5}
+    monkeypatch.setattr(report.results, "bench_result", lambda name: dict(measured) if name == "time_to_accuracy" else None)
+    steps = {"relu-batchnorm": 704, "cosine": 704}
+    monkeypatch.setattr(runner, "result", lambda name, *a, **k: SimpleNamespace(meta={"total_steps": steps[name]}))
+    assert report.results.time_to_accuracy("relu-batchnorm") == measured
+    assert report.results.time_to_accuracy("cosine") is None  # measured for another recipe
+    steps["relu-batchnorm"] = 128
+    assert report.results.time_to_accuracy("relu-batchnorm") is None  # measured at another budget
+    steps["relu-batchnorm"] = 704
+    del measured["steps"]
+    assert report.results.time_to_accuracy("relu-batchnorm") is None  # an old measurement without its steps
+    monkeypatch.setattr(report.results, "bench_result", lambda name: None)
+    assert report.results.time_to_accuracy("relu-batchnorm") is None

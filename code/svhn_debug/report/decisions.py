@@ -206,7 +206,7 @@ def time_to_accuracy_text() -> words.Inline:
     c = words.code
     tta = results.time_to_accuracy()
     if not tta:
-        return words.Inline(f"The time to accuracy has not been measured on this machine yet "
+        return words.Inline(f"The time to accuracy has not been measured for this recipe and budget yet "
                             f"({c('python bench/time_to_accuracy.py')}).")
     share = "never, within its budget," if tta["ratio"] is None else f"in {tta['ratio']:.2f}"
     return words.Inline(

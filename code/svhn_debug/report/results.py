@@ -185,9 +185,21 @@ def bench_result(name: str, profile_name: str | None = None) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def time_to_accuracy() -> dict | None:
-    """The last measurement of ``bench/time_to_accuracy.py`` for the active profile, if any."""
-    return bench_result("time_to_accuracy")
+def time_to_accuracy(final: str | None = None) -> dict | None:
+    """The last measurement of ``bench/time_to_accuracy.py`` for the active profile, or ``None``
+    when there is none or it is out of date: made for another adopted recipe than ``final``
+    (default: the one the rule adopts now) or for another number of steps than its cached runs
+    make (a measurement from before a budget change says nothing about the new budget)."""
+    measured = bench_result("time_to_accuracy")
+    if not measured:
+        return None
+    if final is None:
+        from .decisions import final_recipe
+        final = final_recipe()
+    steps = runner.result(final).meta["total_steps"]
+    if measured.get("final") != final or measured.get("steps") != steps:
+        return None
+    return measured
 
 
 def all_seeds(name: str, metric: str = "test_accuracy") -> SeedStats:
