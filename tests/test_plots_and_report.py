@@ -56,6 +56,17 @@ def test_numbers_and_points():
     assert report.pp(None) == "n/a" and report.points(None) == "n/a" and report.points(-0.019) == "1.9 points"
 
 
+def test_a_printed_difference_is_the_difference_of_the_printed_percentages():
+    # 84.8% and 84.3% are printed; the reader subtracts to 0.5, although the values differ by 0.54
+    assert report.pp(report.printed_difference(0.8480, 0.8426)) == "+0.5 points"
+    assert (report.pct(0.8536), report.pct(0.8434)) == ("85.4%", "84.3%")
+    assert report.points(report.printed_difference(0.8536, 0.8434)) == "1.1 points"  # not 1.02, printed "1.0"
+    assert report.pp(report.printed_difference(0.8426, 0.8480)) == "−0.5 points"
+    assert report.printed_difference(0.5, 0.2, digits=0) == pytest.approx(0.3)
+    assert report.printed_difference(0.12345, 0.1, digits=2) == pytest.approx(0.0235)
+    assert report.printed_difference(None, 0.5) is None and report.printed_difference(0.5, float("nan")) is None
+
+
 def test_seed_stats():
     s = report.SeedStats((0.8, 0.82, 0.81))
     assert s.mean == pytest.approx(0.81) and s.spread == pytest.approx(0.02)

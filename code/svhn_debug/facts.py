@@ -473,12 +473,15 @@ def exam() -> Facts:
         who = ahead.get(r["reading"])
         return (f"at step {r['step']:,}, `{a}` {report.pct(r['a'])} and `{b}` {report.pct(r['b'])}: "
                 + (f"`{who}` ahead beyond seed noise" if who else "no difference beyond seed noise")
-                + f" ({report.pp(r['difference'])} ± {report.points(r['stderr'])}, {r['seeds']} paired seeds)")
+                + f" ({report.pp(report.printed_difference(r['a'], r['b']))} ± {report.points(r['stderr'])}, "
+                  f"{r['seeds']} paired seeds)")
     switch = next((r for r, x in zip(reading, leader) if x == b), None)
     claims = [
         Claim("both recipes evaluate at the same steps on the same five seeds (prose and caption say five)",
               len(reading) >= 3 and all(r["seeds"] == 5 for r in reading)),
         Claim("five seeds of `normalize` give the spread the prose reads", len(seeds.values) == 5),
+        Claim("each printed difference of two printed means is their paired mean difference, up to rounding",
+              all(abs(report.printed_difference(r["a"], r["b"]) - r["difference"]) < 0.0011 for r in reading)),
     ]
     return checked(
         "Chapter 7 (sec-exam)", claims,
@@ -489,6 +492,6 @@ def exam() -> Facts:
         flip_text=Inline("So which recipe is better depends on where the curves are read: on five seeds each, each "
                          "order holds beyond seed noise at its own reading." if flips else
                          "So on these runs the order does not flip beyond seed noise within the budget."),
-        optimism_text=Inline("; ".join(f"`{n}` {report.points(o)}" for n, o in optimism.items())),
+        optimism_text=Inline(", ".join(f"{report.points(o)} for `{n}`" for n, o in optimism.items())),
     )
 

@@ -14,6 +14,7 @@ from .words import (  # noqa: F401
     pct,
     pp,
     points,
+    printed_difference,
     num,
     code,
     ClaimFailed,

@@ -38,6 +38,16 @@ def points(x: float | None, digits: int = 1) -> Inline:
     return Inline(f"{100 * abs(x):.{digits}f} points")
 
 
+def printed_difference(a: float | None, b: float | None, digits: int = 1) -> float | None:
+    """``a - b`` as a reader computes it from ``pct(a)`` and ``pct(b)``: the difference of the
+    two printed, rounded percentages, as a fraction (``0.848, 0.8426`` -> ``0.005``, not
+    ``0.0054``); ``None`` when either is missing."""
+    if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
+        return None
+    printed = [float(f"{100 * x:.{digits}f}") for x in (a, b)]  # rounded exactly as pct() prints them
+    return (printed[0] - printed[1]) / 100
+
+
 def num(x: float | int, digits: int = 3) -> Inline:
     """A number with ``digits`` significant digits (integers with thousands separators)."""
     if isinstance(x, int) or (isinstance(x, float) and x.is_integer() and abs(x) >= 1):
