@@ -191,3 +191,27 @@ def test_prune_never_takes_a_folder_whose_metadata_names_another_key(tmp_path, m
     assert cache.prunable(get_profile("smoke"), keep=set()) == []
     (folder / "meta.json").write_text(_json.dumps({"key": "a" * 20, "key_parts": {}}))
     assert cache.prunable(get_profile("smoke"), keep=set()) == [folder]
+
+
+def test_prune_keeps_what_is_kept_copies_under_other_names_links_and_files(tmp_path, monkeypatch):
+    import json as _json
+
+    from svhn_debug import cache
+    from svhn_debug.profiles import get_profile
+
+    monkeypatch.setenv("SVHN_DEBUG_CACHE", str(tmp_path))
+    smoke = tmp_path / "smoke"
+    name = "a" * 20 + "-" + "b" * 12
+    meta = _json.dumps({"key": "a" * 20, "key_parts": {}})
+    for folder in (smoke / name, smoke / (name + "-backup")):  # an entry, and a user's copy of it
+        folder.mkdir(parents=True)
+        (folder / "meta.json").write_text(meta)
+    other = tmp_path / "elsewhere" / name
+    other.mkdir(parents=True)
+    (other / "meta.json").write_text(meta)
+    link = smoke / ("a" * 20 + "-" + "d" * 12)
+    link.symlink_to(other, target_is_directory=True)  # a link to an entry kept elsewhere
+    (smoke / ("e" * 20 + "-" + "f" * 12)).write_text(meta)  # a file with an entry's name
+    assert cache.prunable(get_profile("smoke"), keep={name}) == []  # the kept entry, the copy, the link, the file
+    assert cache.prunable(get_profile("smoke"), keep=set()) == [smoke / name]
+    assert (other / "meta.json").is_file()
