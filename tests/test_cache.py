@@ -215,3 +215,27 @@ def test_prune_keeps_what_is_kept_copies_under_other_names_links_and_files(tmp_p
     assert cache.prunable(get_profile("smoke"), keep={name}) == []  # the kept entry, the copy, the link, the file
     assert cache.prunable(get_profile("smoke"), keep=set()) == [smoke / name]
     assert (other / "meta.json").is_file()
+
+
+def test_small_cache_helpers_empty_cells_missing_folders_probe_names_and_entry_folders(tmp_path, monkeypatch):
+    import json as _json
+
+    from svhn_debug import cache
+    from svhn_debug.profiles import get_profile
+
+    # an empty CSV cell (an epoch without a held-out evaluation) reads back as None
+    assert cache._read_csv(b"epoch,heldout_accuracy\n1,\n2,0.5\n") == [
+        {"epoch": 1, "heldout_accuracy": None}, {"epoch": 2, "heldout_accuracy": 0.5}]
+    cache.discard(tmp_path / "gone")  # discarding what is already gone is no error
+    monkeypatch.setenv("SVHN_DEBUG_CACHE", str(tmp_path))
+    smoke = get_profile("smoke")
+    monkeypatch.setattr(cache.os, "rmdir", lambda path: None)  # a probe left behind, as by a kill
+    cache.check_writable(smoke)
+    probes = [p for p in (tmp_path / "smoke").iterdir() if p.name.startswith(".")]
+    assert len(probes) == 1 and cache.prunable(smoke, keep=set(), older_than=-1) == probes  # prune cleans it
+    monkeypatch.undo()
+    monkeypatch.setenv("SVHN_DEBUG_CACHE", str(tmp_path))
+    name = "a" * 20 + "-" + "b" * 12
+    (tmp_path / "smoke" / name).mkdir()
+    (tmp_path / "smoke" / name / "meta.json").write_text(_json.dumps({"key": "a" * 20}))
+    assert [e["folder"] for e in cache.entries(smoke)] == [name]

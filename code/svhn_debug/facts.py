@@ -179,15 +179,14 @@ def checks() -> Facts:
         final_text=Inline("It gets none, over its whole run." if not found_fin else
                           "It gets " + ", ".join(c(f["code"]) for f in found_fin)
                           + (f" at step {found_fin[0]['step']}" if found_fin[0].get("step") is not None else "")
-                          + ": " + found_fin[0]["message"]),
-        false_alarm_text=Inline(
-            "" if not false_alarm else
-            f"This is a false alarm: by step {late[0]['step']} the run's mini-batch loss has fallen from "
+                          + ": " + found_fin[0]["message"]
+                          + ("" if not false_alarm else
+            f" This is a false alarm: by step {late[0]['step']} the run's mini-batch loss has fallen from "
             f"{report.num(loss_first)} to {report.num(loss_at[0])}, and the run ends at {report.pct(fin_run.final())} test "
             f"accuracy. {c('LR_TOO_SMALL')} takes the median of every sampled update since the first step, and as the "
             "network converges its updates shrink against its weights; a rule that judges only recent steps, and only "
             "while the loss does not fall, would stay silent here. Changing the rule re-runs every saved diagnosis and "
-            "the corpus measurement, so this version reports the false alarm instead of hiding it."),
+            "the corpus measurement, so this version reports the false alarm instead of hiding it.")),
         overhead_text=Inline(overhead_text),
     )
 
