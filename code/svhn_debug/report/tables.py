@@ -166,10 +166,10 @@ def ablation_table() -> str:
             change = f"{100 * r['change']:+.1f}"
         out.append({"bug": f"**{r['bug']}**" if r["direction"] == "reintroduced" else "",
                     "direction": f"{r['direction']}: `{r['experiment']}`",
-                    "held-out acc. % (seeds)": f"{acc(r)} ({r['seeds']})", "on plateau": f"{r['plateau']} of {r['seeds']}",
+                    "acc. % (seeds)": f"{acc(r)} ({r['seeds']})", "plateau": f"{r['plateau']} of {r['seeds']}",
                     "change, points": change, "beyond noise": "yes" if r["matters"] else "no",
                     "reading": effects[r["bug"]]["reading"] if r["direction"] == "reintroduced" else ""})
-    return markdown_table(out, align="llrrrll", widths=[13, 19, 14, 9, 9, 8, 28])
+    return markdown_table(out, align="llrrrll", widths=[13, 25, 12, 8, 9, 8, 25])
 
 
 def _change_text(name: str, against: str | None = None) -> str:
@@ -239,7 +239,7 @@ def findings_table(name: str) -> str:
         rows.append({"code": f"`{f['code']}`", "severity": f["severity"], "first step": step, "what was seen": seen})
     if not rows:
         return "*No findings.*\n"
-    return markdown_table(rows, align="llrl", widths=[20, 10, 14, 46])
+    return markdown_table(rows, align="llrl", widths=[27, 9, 16, 38])
 
 
 def bug_checks_table() -> str:
@@ -258,4 +258,4 @@ def codes_table() -> str:
 
     rows = [{"code": f"`{name}`", "severity": severity, "what it means and what to try": meaning}
             for name, (severity, meaning) in CODES.items()]
-    return markdown_table(rows, align="lll", widths=[25, 11, 52])
+    return markdown_table(rows, align="lll", widths=[28, 10, 50])
