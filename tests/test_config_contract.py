@@ -73,7 +73,9 @@ def test_values_inside_every_rule_are_accepted(data):
             else:
                 changes[name] = data.draw(st.floats(min_value=low, max_value=high, exclude_min=rule.low_open,
                                                     exclude_max=rule.high_open, allow_nan=False))
-    # Two combinations that cannot run are refused on purpose (tested elsewhere): avoid them here.
+    # Three combinations that cannot run are refused on purpose (tested elsewhere): avoid them here.
     changes["label_smoothing"] = 0.0
     changes["nesterov"] = False
+    if changes["cockpit"] != "off" and changes["precision"] == "bf16":
+        changes["precision"] = "fp32"  # Cockpit cannot save bfloat16 quantities
     assert replace(COLLEAGUE, **changes).to_dict()["lr"] == changes["lr"]
