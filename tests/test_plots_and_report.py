@@ -526,3 +526,12 @@ def test_a_time_to_accuracy_measurement_counts_only_for_the_adopted_recipe_and_i
     assert report.results.time_to_accuracy("relu-batchnorm") is None  # an old measurement without its steps
     monkeypatch.setattr(report.results, "bench_result", lambda name: None)
     assert report.results.time_to_accuracy("relu-batchnorm") is None
+
+
+def test_the_dominant_prediction_is_the_fullest_column_of_the_confusion_matrix(monkeypatch):
+    # rows: true digit, columns: prediction; the 6 collects 7 of 10 images whatever their labels
+    cm = [[0] * 10 for _ in range(10)]
+    cm[1][6], cm[6][6], cm[9][6], cm[1][1], cm[2][2], cm[3][6] = 3, 2, 1, 2, 1, 1
+    monkeypatch.setattr(runner, "result", lambda name, *a, **k: SimpleNamespace(confusion=cm))
+    assert report.dominant_prediction("x") == (6, pytest.approx(0.7))
+    assert report.dominant_prediction_share("x") == pytest.approx(0.7)

@@ -219,12 +219,12 @@ def reproduce() -> Facts:
     tracked = dict(run.meta["cockpit_quantities"])
     splits = ["train_accuracy", "validation_accuracy", "test_accuracy"]
     accuracies = run.epochs_df[splits]
-    columns = [sum(row[j] for row in run.confusion) for j in range(len(run.confusion))]
-    answer = max(range(len(columns)), key=columns.__getitem__)  # the digit the last epoch predicts
+    answer, predicted_share = report.dominant_prediction("colleague")  # the digit the last epoch predicts
+    majority_digit = report.majority_digit("colleague")
     test_shares = report.label_shares(ex.batches_of("colleague")["splits"]["test"].labels)
     at_prior = int((abs(run.epochs_df["test_accuracy"] - majority) < 0.001).sum())
     claims = [
-        Claim("nearly every image is predicted as the same class", report.dominant_prediction_share("colleague") > 0.9),
+        Claim("nearly every image is predicted as the same class", predicted_share > 0.9),
         Claim("the last test accuracy is the share of the one digit predicted",
               abs(run.final() - test_shares[answer]) < 0.01),
         Claim("no split's accuracy is at any epoch above what answering its most common digit scores",
@@ -251,13 +251,13 @@ def reproduce() -> Facts:
         "Chapter 1", claims,
         run=run, pools=pools, profile=active_profile(), full=get_profile("full"), SYNTHETIC=SYNTHETIC, plateau=plateau,
         shares=report.label_shares(pools.train_labels), majority=majority, lr_first=lr_first, lr_last=lr_last,
-        majority_digit=report.majority_digit("colleague"), answer=answer, answer_share=test_shares[answer],
+        majority_digit=majority_digit, answer=answer,
         at_prior=at_prior, accuracy_low=accuracies.min().min(), accuracy_high=accuracies.max().max(),
         answer_text=report.Inline(
-            f"answers the most common digit, `{answer}`, for every test image" if answer == report.majority_digit("colleague")
+            f"answers the most common digit, `{answer}`, for every test image" if answer == majority_digit
             else f"answers `{answer}` for every test image"),
         last_epoch_text=report.Inline(
-            "The last epoch scores the same." if answer == report.majority_digit("colleague") else
+            "The last epoch scores the same." if answer == majority_digit else
             f"The last epoch scores {report.pct(run.final())}, the share of the `{answer}` among the test images."),
         loss_first=loss_first, loss_last=loss_last, grad_growth=grad_growth, epoch_loss=epoch_loss,
         study_runs=study_runs, study=study, ref_study=ref_study, chosen=chosen, contrast=contrast,

@@ -53,6 +53,7 @@ from .results import (  # noqa: F401
     lr_growth_at_last_epoch,
     trial_value,
     heldout_prior,
+    dominant_prediction,
     dominant_prediction_share,
     split_overlaps,
     rising_epoch_share,

@@ -282,11 +282,17 @@ def trial_value(name: str, epoch: int | None = None, metric: str = "validation_a
     return value if value is not None and math.isfinite(value) else None
 
 
-def dominant_prediction_share(name: str) -> float:
-    """Share of the test images (first seed) predicted as the most predicted digit."""
+def dominant_prediction(name: str) -> tuple[int, float]:
+    """The digit most test images (first seed, last epoch) are predicted as, and their share."""
     cm = runner.result(name).confusion
     columns = [sum(row[j] for row in cm) for j in range(len(cm))]
-    return max(columns) / max(1, sum(columns))
+    digit = max(range(len(columns)), key=columns.__getitem__)
+    return digit, columns[digit] / max(1, sum(columns))
+
+
+def dominant_prediction_share(name: str) -> float:
+    """Share of the test images (first seed) predicted as the most predicted digit."""
+    return dominant_prediction(name)[1]
 
 
 def split_overlaps(name: str) -> tuple[float, float]:
