@@ -55,6 +55,7 @@ def test_numbers_and_points():
     # a change with no paired seed (both runs on the plateau on every seed) prints n/a, not a crash
     assert report.pp(None) == "n/a" and report.points(None) == "n/a" and report.points(-0.019) == "1.9 points"
     assert report.points(0.5) == "50.0 points" and report.num(2.0) == "2" and report.num(1200.5) == "1,200"
+    assert report.num(45.67) == "45.7"  # three significant digits below a thousand
 
 
 def test_a_printed_difference_is_the_difference_of_the_printed_percentages():
