@@ -432,8 +432,11 @@ def test_the_data_and_budget_are_read_from_the_run(monkeypatch):
     monkeypatch.setattr(runner, "get", lambda name, *a, **k: reg.get(name))
     assert str(report.data_and_budget("ref")) == ("generated house numbers, about 8,192 training images, 128 optimizer "
                                                   "steps a run (the exercise's: 2,870 steps on SVHN)")
+    assert str(report.data_and_budget("ref", short=True)) == "generated house numbers, 128 steps a run"
     meta["data_fingerprint"] = "svhn:def"
     assert str(report.data_and_budget("ref")).startswith("SVHN, ")
+    meta["total_steps"] = 1234
+    assert str(report.data_and_budget("ref", short=True)) == "SVHN, 1,234 steps a run"
 
 
 def test_the_ablation_labels_plateau_runs_and_reads_two_of_them_as_a_tie(monkeypatch):

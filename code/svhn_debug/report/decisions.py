@@ -173,13 +173,16 @@ def horizon_reading(a: str, b: str, metric: str = "test_accuracy") -> list[dict]
     return out
 
 
-def data_and_budget(name: str = "reference") -> words.Inline:
+def data_and_budget(name: str = "reference", short: bool = False) -> words.Inline:
     """What the book's results are measured on, read from a cached run (first seed): the data
     (generated house numbers or SVHN, from the run's data fingerprint), the training images and
-    the optimizer steps a run of the notebook's epochs makes, against the exercise's."""
+    the optimizer steps a run of the notebook's epochs makes, against the exercise's. ``short``
+    gives only the data and the steps (for chapter leads)."""
     run = runner.result(name)
     source = run.meta["data_fingerprint"].split(":", 1)[0]
     data = "generated house numbers" if source == "synthetic" else "SVHN"
+    if short:
+        return words.Inline(f"{data}, {run.meta['total_steps']:,} steps a run")
     images = run.meta["steps_per_epoch"] * runner.get(name).config.batch_size
     return words.Inline(f"{data}, about {images:,} training images, {run.meta['total_steps']:,} optimizer steps a run "
                   f"(the exercise's: {run.meta['full_steps']:,} steps on SVHN)")
