@@ -42,7 +42,7 @@ def changes_table(names: list[str]) -> str:
         rows.append({"experiment": f"`{name}`", "parent": f"`{exp.parent}`" if exp.parent else "(notebook)",
                      "change": _breakable(_as_run(name, format_changes(dict(exp.changes)).replace("'", ""))),
                      "seeds": len(test.values), "validation acc.": words.pct(val.mean), "test acc.": words.pct(test.mean)})
-    return markdown_table(rows, align="lllrrr", widths=[18, 16, 36, 7, 11, 10])
+    return markdown_table(rows, align="lllrrr", widths=[23, 23, 28, 7, 10, 9])
 
 
 def _as_run(name: str, change: str) -> str:
@@ -151,7 +151,9 @@ def bug_table() -> str:
 
 def ablation_table() -> str:
     """The both-ways table for the book: per bug and direction, mean ± std accuracy on the
-    yardstick, the paired change against the starting point, and what it says."""
+    yardstick, how many seeds ended on the plateau (of how many), the paired change against the
+    starting point, whether it lies beyond seed noise, and (in the bug's first cell) what the two
+    directions say together. Six columns, so that identifiers and numbers fit a printed page."""
     rows, effects = decisions.ablation(), {e["bug"]: e for e in decisions.bug_effects()}
 
     def acc(r):
@@ -164,12 +166,12 @@ def ablation_table() -> str:
             change = "tie" if r["both_plateau"] else "n/a"
         else:
             change = f"{100 * r['change']:+.1f}"
-        out.append({"bug": f"**{r['bug']}**" if r["direction"] == "reintroduced" else "",
-                    "direction": f"{r['direction']}: `{r['experiment']}`",
-                    "acc. % (seeds)": f"{acc(r)} ({r['seeds']})", "plateau": f"{r['plateau']} of {r['seeds']}",
-                    "change, points": change, "beyond noise": "yes" if r["matters"] else "no",
-                    "reading": effects[r["bug"]]["reading"] if r["direction"] == "reintroduced" else ""})
-    return markdown_table(out, align="llrrrll", widths=[13, 25, 12, 8, 9, 8, 25])
+        back = r["direction"] == "reintroduced"
+        out.append({"bug: what both directions say": f"**{r['bug']}**: {effects[r['bug']]['reading']}" if back else "",
+                    "run": f"{'put back' if back else 'removed'}: `{r['experiment']}`",
+                    "acc. %": acc(r), "plateau": f"{r['plateau']} of {r['seeds']}",
+                    "change": change, "beyond noise": "yes" if r["matters"] else "no"})
+    return markdown_table(out, align="llrrrl", widths=[27, 31, 13, 10, 10, 9])
 
 
 def _change_text(name: str, against: str | None = None) -> str:
