@@ -235,3 +235,17 @@ def test_table_cells_never_hyphenate_in_either_pdf(tmp_path):
         assert rule in (tmp_path / "_book" / "book.typ").read_text()
         assert rule in (ROOT / "book-typst.typ").read_text()
     assert "book-typst.typ" in (ROOT / "_quarto.yml").read_text()
+
+
+def test_quarto_chapters_start_on_the_next_page_without_blank_pages_between(tmp_path):
+    # Quarto's Typst book template breaks to the next odd page before every chapter; the blank
+    # left-hand pages it left carried the running header. book-typst.typ (Quarto's include)
+    # turns those breaks into plain page breaks: three short chapters take three pages, not seven.
+    import typst
+
+    template = ('#let tpl(body) = { show heading.where(level: 1): it => { pagebreak(to: "odd"); it }; body }\n'
+                "#show: tpl\n= One\nText.\n= Two\nText.\n= Three\nText.\n")
+    (tmp_path / "with.typ").write_text((ROOT / "book-typst.typ").read_text() + "\n" + template)
+    (tmp_path / "without.typ").write_text(template)
+    assert len(typst.compile(str(tmp_path / "without.typ"), format="svg")) == 7  # the template alone
+    assert len(typst.compile(str(tmp_path / "with.typ"), format="svg")) == 3

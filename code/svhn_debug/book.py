@@ -325,10 +325,13 @@ def execute_chapters(root: Path, only: list[str] | None = None, cache_dir: Path 
 # hyphenate (identifiers and headers stay whole), are set ragged right rather than justified (a
 # justified narrow cell spreads "put back:" over its width and breaks the identifier after it), in 9
 # points, and an identifier (inline code) moves to the next line whole instead of breaking at a
-# hyphen: at 9 points the longest experiment name fits a column of a quarter of the text width.
+# hyphen: at 9 points the longest experiment name fits a column of a quarter of the text width. A
+# table's caption (above it) sticks to its table: tables may break across pages, and without it a
+# caption could stand alone at the foot of a page with its table on the next.
 TABLE_RULES = ("#show table: set text(hyphenate: false)", "#show table: set text(size: 9pt)",
                "#show table: set par(justify: false)",
-               "#show table: it => { show raw.where(block: false): box; it }")
+               "#show table: it => { show raw.where(block: false): box; it }",
+               "#show figure.caption.where(kind: table): it => block(sticky: true, it)")
 
 
 def render(root: Path, out_dir: Path | None = None) -> Path:
