@@ -24,3 +24,14 @@ def slow(job) -> dict:
     time.sleep(60)
     (folder / f"{job.name}.done").write_text("done")
     return {"test_accuracy": 0.5, "diverged_at": None, "seconds": 60.0, "folder": job.name}
+
+
+def loaded(job) -> dict:
+    """What the worker had loaded before its job began: torch's compiler stack, parsed modules."""
+    import sys
+
+    inductor = "torch._inductor" in sys.modules
+    from svhn_debug import executed_code
+
+    return {"test_accuracy": None, "diverged_at": None, "seconds": 0.0, "folder": job.name,
+            "inductor": inductor, "parsed": executed_code.parsed.cache_info().currsize}

@@ -217,3 +217,14 @@ def test_the_record_is_made_from_the_source_as_imported(tiny, smoke, pools, monk
         with ExecutedCode() as recorder:
             train(tiny, smoke, pools)
     assert recorder.record["model:build_model"] != SourceIndex().hash("model:build_model")
+
+
+def test_a_module_is_parsed_once_per_source_text_and_again_when_it_changes():
+    from svhn_debug.executed_code import parsed
+
+    source = "X = 1\n\n\ndef f():\n    return X\n"
+    first = parsed(source, "cached_m")
+    assert parsed(source, "cached_m") is first
+    changed = parsed(source.replace("X = 1", "X = 2"), "cached_m")
+    assert changed is not first and changed.hashes["=X"] != first.hashes["=X"]
+    assert changed.hashes["f"] == first.hashes["f"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import pool_targets
-from svhn_debug import runner
+from svhn_debug import executed_code, runner
 
 TESTS = Path(__file__).resolve().parent
 
@@ -45,6 +45,16 @@ def _wait_for(predicate, seconds: float = 60.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def test_workers_start_with_torchs_compiler_and_the_parsed_source_already_loaded(tiny, tmp_path):
+    # every run calls torch.use_deterministic_algorithms, which imports torch's compiler stack (3 to
+    # 7 s), and records its executed code from the parsed package source: the fork server loads
+    # both once for all workers instead of every worker on its own
+    (outcome,) = runner._execute_pool(_jobs(tiny, ["a"], tmp_path), 1, lambda *a: None, time.time(),
+                                      target=pool_targets.loaded)
+    assert outcome.error is None and outcome.summary["inductor"]
+    assert outcome.summary["parsed"] >= len(executed_code.IMPORTED_SOURCES)
 
 
 def test_a_worker_that_dies_fails_its_own_run_only(tiny, tmp_path):

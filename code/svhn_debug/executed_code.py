@@ -25,6 +25,7 @@ numbers), so comments, docstrings, blank lines and formatting do not count; ever
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import sys
 import warnings
@@ -179,6 +180,20 @@ def parse_module(source: str, module: str) -> ModuleUnits:
     return ModuleUnits(hashes, reads, imports, spans)
 
 
+@functools.lru_cache(maxsize=256)
+def parsed(source: str, module: str) -> ModuleUnits:
+    """:func:`parse_module`, once per distinct source text in this process (keyed by the text
+    itself, so an edited module is parsed again). Shared: callers must not change the result."""
+    return parse_module(source, module)
+
+
+def parse_imported() -> None:
+    """Parse every module of the package as this process imported it, into :func:`parsed`'s
+    cache: a process that forks one worker per run does it once for all of them."""
+    for module, source in IMPORTED_SOURCES.items():
+        parsed(source, module)
+
+
 class SourceIndex:
     """Normalised unit hashes of the package's source in ``root`` (read once, on first use)."""
 
@@ -197,7 +212,7 @@ class SourceIndex:
         """The units of ``module``, ``None`` if it no longer exists."""
         if module not in self._modules:
             source = self._source(module)
-            self._modules[module] = None if source is None else parse_module(source, module)
+            self._modules[module] = None if source is None else parsed(source, module)
         return self._modules[module]
 
     def hash(self, unit: str) -> str | None:

@@ -582,10 +582,11 @@ def _worker(job: Job, conn, parent_pid: int, target: Callable[[Job], dict]) -> N
 
 def _process_context():
     """A fork server where there is one (a cheap start for every job, without forking a process
-    whose torch has started threads), spawn elsewhere."""
+    whose torch has started threads; it loads :mod:`svhn_debug.worker_start` first), spawn
+    elsewhere."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["svhn_debug.runner", "svhn_debug.training"])
+        context.set_forkserver_preload(["svhn_debug.worker_start"])
         return context
     return multiprocessing.get_context("spawn")
 
