@@ -249,3 +249,23 @@ def test_quarto_chapters_start_on_the_next_page_without_blank_pages_between(tmp_
     (tmp_path / "without.typ").write_text(template)
     assert len(typst.compile(str(tmp_path / "without.typ"), format="svg")) == 7  # the template alone
     assert len(typst.compile(str(tmp_path / "with.typ"), format="svg")) == 3
+
+
+@pytest.mark.parametrize("kind", ['"quarto-float-tbl"', "table"])
+def test_a_table_caption_moves_to_the_next_page_with_its_table(tmp_path, kind):
+    # Quarto's tables are figures of kind "quarto-float-tbl", pandoc's (the offline path) of kind
+    # table; both may break across pages, and a caption above a table that did not fit stood alone
+    # at the foot of the page. Here the page has room for the caption but not for the first row.
+    import json
+
+    import typst
+
+    table = (f'#figure(table(columns: 2, [#metadata("row") <row-mark> first], ..range(11).map(i => [#i])), '
+             f'caption: figure.caption(position: top, [A caption #metadata("cap") <cap-mark>]), kind: {kind}, '
+             'supplement: "Table")\n')
+    pages = ("#context [#metadata((query(<row-mark>).first().location().page(), "
+             "query(<cap-mark>).first().location().page())) <pages>]\n")
+    for header, expected in (("#show figure: set block(breakable: true)\n", [2, 1]),  # the old rule
+                             ((ROOT / "book-typst.typ").read_text(), [2, 2])):
+        (tmp_path / "t.typ").write_text(header + "#v(24cm)\n" + table + pages)
+        assert json.loads(typst.query(str(tmp_path / "t.typ"), "<pages>", field="value", one=True)) == expected

@@ -378,7 +378,7 @@ def render(root: Path, out_dir: Path | None = None) -> Path:
     md_path = out_dir / "book.md"
     md_path.write_text(header + text)
     extra = ["--standalone", "--number-sections", "--toc", "--citeproc",
-             "-V", "header-includes=#set figure(numbering: none)\n#show figure: set block(breakable: true)\n"
+             "-V", "header-includes=#set figure(numbering: none)\n#show figure.where(kind: table): set block(breakable: true)\n"
              "#set text(size: 10pt)\n#set par(justify: true)\n" + "\n".join(TABLE_RULES),
              "-V", "papersize=a4", "--resource-path", str(out_dir)]
     if bib:

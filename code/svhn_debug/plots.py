@@ -264,9 +264,11 @@ def exam_curves() -> plt.Figure:
     return fig
 
 
-def cockpit_dashboard_image(result, width: int = 900):
+def cockpit_dashboard_image(result, width: int = 560):
     """Cockpit's dashboard as an IPython image (for a chapter cell); on a budget too small for
-    it (fewer than three tracked steps), a figure that says so."""
+    it (fewer than three tracked steps), a figure that says so. ``width`` in pixels: Quarto's
+    PDF prints them at 96 an inch, so 560 keeps the dashboard inside the 15 cm text block (900
+    ran into both margins)."""
     from IPython.display import Image
 
     tracked = [k for k, v in (result.cockpit or {}).items() if "Loss" in v]
