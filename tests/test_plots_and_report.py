@@ -135,7 +135,7 @@ def test_every_bug_both_ways_reads_masking_from_the_two_directions(monkeypatch):
                                 "because another of its bugs then does more harm",
                        "reported": "leaves the model as it is: it changes only what is reported"}
     table = report.ablation_table()
-    assert "| 51.0 ± 1.0 | 0 of 5 | -30.0 | yes |" in table
+    assert "| 51.0\u00a0±\u00a01.0 | 0 of 5 | -30.0 | yes |" in table  # one line: no-break spaces
 
 
 def test_the_ablation_reads_the_yardstick_not_the_runs_own_test_view(monkeypatch):
@@ -454,8 +454,8 @@ def test_the_ablation_labels_plateau_runs_and_reads_two_of_them_as_a_tie(monkeyp
     assert out["both_plateau"] == 5 and out["change"] is None and out["effect"] == "nothing" and out["plateau"] == 5
     assert back["both_plateau"] == 0 and back["effect"] == "hurts"
     table = report.ablation_table()
-    assert "| removed: `b-out` | 19.6 ± 0.0 | 5 of 5 | tie | no |" in table
-    assert "| 51.0 ± 1.0 | 0 of 5 | -30.0 | yes |" in table
+    assert "| removed: `b-out` | 19.6\u00a0±\u00a00.0 | 5 of 5 | tie | no |" in table
+    assert "| 51.0\u00a0±\u00a01.0 | 0 of 5 | -30.0 | yes |" in table  # one line: no-break spaces
     assert ": matters alone, but the other bugs mask its removal | put back: `b-back` |" in table
     assert report.bug_effects()[0]["reading"] == "matters alone, but the other bugs mask its removal"
 

@@ -12,6 +12,11 @@ from . import results
 from . import decisions
 
 
+# "±" between no-break spaces: a table cell keeps "84.2 ± 2.3" on one line (a narrow column
+# printed "84.2 ±" over "2.3"); the columns are sized for it.
+PM = "\u00a0±\u00a0"
+
+
 def markdown_table(rows: list[dict], align: str | None = None, widths: list[int] | None = None) -> str:
     """A pipe table from dicts sharing keys (printed by an ``output: asis`` cell).
 
@@ -42,7 +47,7 @@ def changes_table(names: list[str]) -> str:
         rows.append({"experiment": f"`{name}`", "parent": f"`{exp.parent}`" if exp.parent else "(notebook)",
                      "change": _breakable(_as_run(name, format_changes(dict(exp.changes)).replace("'", ""))),
                      "seeds": len(test.values), "validation acc.": words.pct(val.mean), "test acc.": words.pct(test.mean)})
-    return markdown_table(rows, align="lllrrr", widths=[23, 23, 28, 7, 10, 9])
+    return markdown_table(rows, align="lllrrr", widths=[28, 28, 18, 6, 11, 9])
 
 
 def _as_run(name: str, change: str) -> str:
@@ -159,7 +164,7 @@ def ablation_table() -> str:
     def acc(r):
         if r["diverged"]:
             return f"diverged ({r['diverged']} of {r['seeds']})"
-        return f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f}"
+        return f"{100 * r['mean']:.1f}{PM}{100 * r['std']:.1f}"
     out = []
     for r in rows:
         if r["change"] is None:
@@ -204,7 +209,7 @@ def _acc_cell(st: results.SeedStats) -> str:
     """Accuracy in percent for a table cell: ``84.2 ± 2.3`` (one seed: ``84.2``)."""
     if st.diverged:
         return f"diverged ({st.diverged} of {st.n})"
-    return f"{100 * st.mean:.1f}" + ("" if st.n == 1 else f" ± {100 * st.std:.1f}")
+    return f"{100 * st.mean:.1f}" + ("" if st.n == 1 else f"{PM}{100 * st.std:.1f}")
 
 
 def _plateau_cell(name: str) -> str:
@@ -221,14 +226,14 @@ def decision_table(pairs: list[tuple[str, str]], metric: str = "validation_accur
     for name, base in pairs:
         d = decisions.decision(name, base, metric)
         p = d.paired
-        gain = "n/a" if p.mean is None else (f"{100 * p.mean:+.1f}" + ("" if p.stderr is None else f" ± {100 * p.stderr:.1f}"))
+        gain = "n/a" if p.mean is None else (f"{100 * p.mean:+.1f}" + ("" if p.stderr is None else f"{PM}{100 * p.stderr:.1f}"))
         rows.append({"candidate against start": f"`{name}` against `{base}`", "change": _breakable(_change_text(name, base)),
                      "paired seeds": p.n, "val. %": _acc_cell(results.stats(name, metric)),
                      "test %": _acc_cell(results.stats(name)), "plateau": _plateau_cell(name),
                      "gain, pts": gain, "decision": SHORT_OUTCOME[d.outcome]})
     # the candidate and its start share a column (a name a line), as wide as the longest name of the
     # book's decisions (`relu-batchnorm`, which identifiers never break); then "89.2 ± 0.9" fits a line
-    return markdown_table(rows, align="llrrrlrl", widths=[17, 20, 8, 11, 11, 8, 13, 12])
+    return markdown_table(rows, align="llrrrlrl", widths=[21, 16, 8, 11, 11, 8, 13, 12])
 
 
 def findings_table(name: str) -> str:
