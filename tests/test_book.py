@@ -269,3 +269,15 @@ def test_a_table_caption_moves_to_the_next_page_with_its_table(tmp_path, kind):
                              ((ROOT / "book-typst.typ").read_text(), [2, 2])):
         (tmp_path / "t.typ").write_text(header + "#v(24cm)\n" + table + pages)
         assert json.loads(typst.query(str(tmp_path / "t.typ"), "<pages>", field="value", one=True)) == expected
+
+
+def test_the_bibliography_prints_every_address_as_written(tmp_path):
+    # an address in `howpublished` is read as a sentence and printed "Https://..."; in `url` it is not
+    import pypandoc
+
+    keys = re.findall(r"^@\w+\{([^,]+),", (ROOT / "references.bib").read_text(), re.M)
+    (tmp_path / "cite.md").write_text("---\ntitle: t\nnocite: '@*'\n---\n\nText.\n")
+    out = pypandoc.convert_file(str(tmp_path / "cite.md"), "plain", format="markdown",
+                                extra_args=["--citeproc", "--bibliography", str(ROOT / "references.bib")])
+    assert len(keys) >= 8 and "https://github.com/google-research/tuning_playbook" in out
+    assert "Https://" not in out and "Http://" not in out
