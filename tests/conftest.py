@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 import pytest
@@ -17,6 +18,12 @@ def _isolated(monkeypatch, tmp_path):
     monkeypatch.setenv("SVHN_DEBUG_PROFILE", "smoke")
     monkeypatch.setenv("SVHN_DEBUG_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("SVHN_DEBUG_DATA", raising=False)
+    # parsed sources are cached per process; under mutmut (which forks every mutant's test run from
+    # a process that has parsed them already) each test parses afresh, or a mutant of the parser
+    # would never run
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        from svhn_debug.executed_code import parsed
+        parsed.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -228,3 +228,22 @@ def test_a_module_is_parsed_once_per_source_text_and_again_when_it_changes():
     changed = parsed(source.replace("X = 1", "X = 2"), "cached_m")
     assert changed is not first and changed.hashes["=X"] != first.hashes["=X"]
     assert changed.hashes["f"] == first.hashes["f"]
+
+
+def test_a_module_that_no_longer_exists_has_no_units():
+    from svhn_debug.executed_code import SourceIndex
+
+    index = SourceIndex(sources={"kept": "X = 1\n"})
+    assert index.module("gone") is None
+    assert "=X" in index.module("kept").hashes
+
+
+def test_parse_imported_parses_every_module_of_the_package_once():
+    from svhn_debug.executed_code import IMPORTED_SOURCES, parse_imported, parsed
+
+    parsed.cache_clear()
+    parse_imported()
+    assert parsed.cache_info().currsize == len(IMPORTED_SOURCES) >= 20
+    hits = parsed.cache_info().hits
+    parsed(IMPORTED_SOURCES["stats"], "stats")
+    assert parsed.cache_info().hits == hits + 1
