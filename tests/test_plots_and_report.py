@@ -56,6 +56,11 @@ def test_numbers_and_points():
     assert report.pp(None) == "n/a" and report.points(None) == "n/a" and report.points(-0.019) == "1.9 points"
     assert report.points(0.5) == "50.0 points" and report.num(2.0) == "2" and report.num(1200.5) == "1,200"
     assert report.num(45.67) == "45.7"  # three significant digits below a thousand
+    # one scientific notation, as the prose writes it: 1e-5, never Python's 1e-05
+    assert report.num(1e-5) == "1e-5" and report.num(1.08e-05) == "1.08e-5" and report.num(-2.5e-7, 2) == "-2.5e-7"
+    assert report.num(3e-10) == "3e-10" and report.num(0.0001) == "0.0001"
+    assert report.sci(1e-5) == "1e-5" and report.sci(0.000175) == "1.75e-4" and report.sci(0.0012345) == "1.23e-3"
+    assert report.sci(2.0) == "2e0" and report.sci(150.0, 2) == "1.5e2" and report.sci(1e-3, 1) == "1e-3"
 
 
 def test_a_printed_difference_is_the_difference_of_the_printed_percentages():

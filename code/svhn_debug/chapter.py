@@ -12,7 +12,7 @@ import torch
 
 from . import runner as ex  # noqa: E402,F401  (reads cached runs; never trains)
 from . import facts, plots, report  # noqa: E402,F401
-from .report import code, num, pct, points, pp, printed_difference  # noqa: E402,F401
+from .report import code, num, pct, points, pp, printed_difference, sci  # noqa: E402,F401
 
 # Library chatter that says nothing about the experiments (each one checked and harmless here).
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
@@ -33,4 +33,4 @@ plt.rcParams.update({
     "axes.spines.right": False,
 })
 
-__all__ = ["ex", "facts", "plots", "report", "code", "num", "pct", "points", "pp", "printed_difference", "np", "plt", "torch"]
+__all__ = ["ex", "facts", "plots", "report", "code", "num", "pct", "points", "pp", "printed_difference", "sci", "np", "plt", "torch"]

@@ -16,6 +16,7 @@ from .words import (  # noqa: F401
     points,
     printed_difference,
     num,
+    sci,
     code,
     ClaimFailed,
     claim,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 
 
@@ -49,12 +50,22 @@ def printed_difference(a: float | None, b: float | None, digits: int = 1) -> flo
 
 
 def num(x: float | int, digits: int = 3) -> Inline:
-    """A number with ``digits`` significant digits (integers with thousands separators)."""
+    """A number with ``digits`` significant digits (integers with thousands separators); below
+    10⁻⁴ in the book's one scientific notation, ``1e-5`` (Python writes ``1e-05``)."""
     if isinstance(x, int) or (isinstance(x, float) and x.is_integer() and abs(x) >= 1):
         return Inline(f"{int(x):,}")
     if abs(x) >= 10 ** digits:
         return Inline(f"{x:,.0f}")
-    return Inline(f"{x:.{digits}g}")
+    return Inline(re.sub(r"e([+-])0+(\d)", r"e\1\2", f"{x:.{digits}g}"))
+
+
+def sci(x: float, digits: int = 3) -> Inline:
+    """``x`` in scientific notation with at most ``digits`` significant digits, as the book writes a
+    learning rate: ``1e-5``, ``1.75e-4`` (a quantity printed in one notation throughout a sentence)."""
+    mantissa, exponent = f"{x:.{digits - 1}e}".split("e")
+    if "." in mantissa:
+        mantissa = mantissa.rstrip("0").rstrip(".")
+    return Inline(f"{mantissa}e{int(exponent)}")
 
 
 def code(text: str) -> Inline:
