@@ -247,3 +247,27 @@ def test_parse_imported_parses_every_module_of_the_package_once():
     hits = parsed.cache_info().hits
     parsed(IMPORTED_SOURCES["stats"], "stats")
     assert parsed.cache_info().hits == hits + 1
+
+
+def test_absolute_imports_of_the_package_are_followed_and_others_are_not():
+    units = parse_module("from svhn_debug.data import TRANSFORMS\nfrom os.path import join\n"
+                         "from svhn_debugger.x import y\nfrom . import stats\n", "m")
+    assert units.imports["TRANSFORMS"] == ("data", "TRANSFORMS")
+    assert units.imports["stats"] == ("stats", None)
+    assert "join" not in units.imports and "y" not in units.imports
+
+
+def test_a_unit_hash_ignores_where_the_unit_sits_and_binds_every_kind_of_assignment():
+    # a function moved down by a comment is the same code: its recorded hash must not change
+    assert parse_module("def f():\n    return 1\n", "m").hashes["f"] == \
+        parse_module("# a comment\n\n\ndef f():\n    return 1\n", "m").hashes["f"]
+    # ... and so is a module whose only change is a comment line
+    assert parse_module("X = 1\n", "m").hashes["<whole>"] == parse_module("# c\nX = 1\n", "m").hashes["<whole>"]
+    names = set(parse_module("import os.path\nY: int = 2\nZ = 0\nZ += 1\n", "m").hashes)
+    assert {"=os", "=Y", "=Z"} <= names and "=os.path" not in names
+
+
+def test_the_digest_of_a_unit_is_pinned():
+    # every committed cache entry records these digests: a change to how they are computed makes
+    # every run of the book stale at once, so it must be a deliberate change of this value
+    assert parse_module("X = 1\n", "m").hashes["=X"] == "96e9d1263f0edda2"
