@@ -268,6 +268,10 @@ def test_a_decision_table_names_every_field_a_candidate_changes_against_its_row(
     rows = [line for line in table.splitlines() if line.startswith("| `top")]
     assert "activation=\u200brelu,\u200b lr=\u200b0.003 |" in rows[0]
     assert "| lr=\u200b0.003 |" in rows[1]
+    reg.register("slow", "base", "?", seeds=(0, 1, 2), lr=2e-5)  # the book's notation, not 2e-05
+    fake_runs(monkeypatch, {"base": [0.5] * 3, "slow": [0.4] * 3})
+    assert "| lr=\u200b2e-5 |" in report.decision_table([("slow", "base")])
+    assert "lr=\u200b2e-5" in report.changes_table(["slow"])
     assert "activation=\u200brelu,\u200b lr=\u200b0.003 (fresh seeds) |" in rows[2]
 
 

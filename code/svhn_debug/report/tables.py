@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 from .. import runner
 from .. import stats as stats_module
@@ -45,9 +46,15 @@ def changes_table(names: list[str]) -> str:
         exp = runner.get(name)
         val, test = results.stats(name, "validation_accuracy"), results.stats(name, "test_accuracy")
         rows.append({"experiment": f"`{name}`", "parent": f"`{exp.parent}`" if exp.parent else "(notebook)",
-                     "change": _breakable(_as_run(name, format_changes(dict(exp.changes)).replace("'", ""))),
+                     "change": _breakable(_as_run(name, _changes(dict(exp.changes)))),
                      "seeds": len(test.values), "validation acc.": words.pct(val.mean), "test acc.": words.pct(test.mean)})
     return markdown_table(rows, align="lllrrr", widths=[28, 28, 18, 6, 11, 9])
+
+
+def _changes(changes: dict) -> str:
+    """Configuration changes as a table shows them: ``lr=1e-5, epochs=10`` (no quotes, and the
+    book's one scientific notation where Python writes ``1e-05``)."""
+    return re.sub(r"(\d)e([+-])0+(\d)", r"\1e\2\3", format_changes(changes).replace("'", ""))
 
 
 def _as_run(name: str, change: str) -> str:
@@ -188,9 +195,9 @@ def _change_text(name: str, against: str | None = None) -> str:
     exp = runner.get(name)
     base = against or exp.parent
     if not base:
-        return format_changes(dict(exp.changes)).replace("'", "")
+        return _changes(dict(exp.changes))
     diff = {k: new for k, (_, new) in config_diff(runner.get(base).config, exp.config).items() if k != "seed"}
-    return _as_run(name, format_changes(diff).replace("'", "")) + ("" if exp.changes else " (fresh seeds)")
+    return _as_run(name, _changes(diff)) + ("" if exp.changes else " (fresh seeds)")
 
 
 SHORT_OUTCOME = {stats_module.ADOPT: "adopted", stats_module.REJECT: "not adopted",
