@@ -272,6 +272,11 @@ def test_a_decision_table_names_every_field_a_candidate_changes_against_its_row(
     fake_runs(monkeypatch, {"base": [0.5] * 3, "slow": [0.4] * 3})
     assert "| lr=\u200b2e-5 |" in report.decision_table([("slow", "base")])
     assert "lr=\u200b2e-5" in report.changes_table(["slow"])
+    # one seed prints its accuracy alone, several their mean ± standard deviation in percent
+    reg.register("spread", "base", "?", seeds=(0, 1, 2), lr=3e-5)
+    fake_runs(monkeypatch, {"base": [0.5] * 3, "mid": [0.6], "spread": [0.6, 0.7, 0.8]})
+    assert "| 60.0 | 60.0 | none |" in report.decision_table([("mid", "base")])
+    assert "| 70.0\u00a0±\u00a010.0 | 70.0\u00a0±\u00a010.0 |" in report.decision_table([("spread", "base")])
     assert "activation=\u200brelu,\u200b lr=\u200b0.003 (fresh seeds) |" in rows[2]
 
 
@@ -466,6 +471,10 @@ def test_the_ablation_labels_plateau_runs_and_reads_two_of_them_as_a_tie(monkeyp
     assert "| removed: `b-out` | 19.6\u00a0±\u00a00.0 | 5 of 5 | tie | no |" in table
     assert "| 51.0\u00a0±\u00a01.0 | 0 of 5 | -30.0 | yes |" in table  # one line: no-break spaces
     assert ": matters alone, but the other bugs mask its removal | put back: `b-back` |" in table
+    # six columns, their headers, and widths that fit a printed page (identifiers whole)
+    assert table.splitlines()[:2] == [
+        "| bug: what both directions say | run | acc. % | plateau | change | beyond noise |",
+        "|:" + "-" * 26 + "|:" + "-" * 30 + "|" + "-" * 12 + ":|" + "-" * 9 + ":|" + "-" * 9 + ":|:" + "-" * 8 + "|"]
     assert report.bug_effects()[0]["reading"] == "matters alone, but the other bugs mask its removal"
 
 
