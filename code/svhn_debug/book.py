@@ -321,14 +321,16 @@ def execute_chapters(root: Path, only: list[str] | None = None, cache_dir: Path 
     return done
 
 
-# Tables in both PDFs (this offline path and Quarto's, through book-typst.typ): cells never
+# Tables in both PDFs (this offline path and Quarto's, through book-typst.typ): a long table breaks
+# across pages (an image figure does not, or its caption would end up on the next page); cells never
 # hyphenate (identifiers and headers stay whole), are set ragged right rather than justified (a
 # justified narrow cell spreads "put back:" over its width and breaks the identifier after it), in 9
 # points, and an identifier (inline code) moves to the next line whole instead of breaking at a
 # hyphen: at 9 points the longest experiment name fits a column of a quarter of the text width. A
 # table's caption (above it) sticks to its table: tables may break across pages, and without it a
 # caption could stand alone at the foot of a page with its table on the next.
-TABLE_RULES = ("#show table: set text(hyphenate: false)", "#show table: set text(size: 9pt)",
+TABLE_RULES = ("#show figure.where(kind: table): set block(breakable: true)",
+               "#show table: set text(hyphenate: false)", "#show table: set text(size: 9pt)",
                "#show table: set par(justify: false)",
                "#show table: it => { show raw.where(block: false): box; it }",
                "#show figure.caption.where(kind: table): it => block(sticky: true, it)")
@@ -378,7 +380,7 @@ def render(root: Path, out_dir: Path | None = None) -> Path:
     md_path = out_dir / "book.md"
     md_path.write_text(header + text)
     extra = ["--standalone", "--number-sections", "--toc", "--citeproc",
-             "-V", "header-includes=#set figure(numbering: none)\n#show figure.where(kind: table): set block(breakable: true)\n"
+             "-V", "header-includes=#set figure(numbering: none)\n"
              "#set text(size: 10pt)\n#set par(justify: true)\n" + "\n".join(TABLE_RULES),
              "-V", "papersize=a4", "--resource-path", str(out_dir)]
     if bib:

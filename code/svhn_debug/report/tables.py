@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 
 from .. import runner
 from .. import stats as stats_module
@@ -54,7 +53,7 @@ def changes_table(names: list[str]) -> str:
 def _changes(changes: dict) -> str:
     """Configuration changes as a table shows them: ``lr=1e-5, epochs=10`` (no quotes, and the
     book's one scientific notation where Python writes ``1e-05``)."""
-    return re.sub(r"(\d)e([+-])0+(\d)", r"\1e\2\3", format_changes(changes).replace("'", ""))
+    return words.plain_exponents(format_changes(changes).replace("'", ""))
 
 
 def _as_run(name: str, change: str) -> str:

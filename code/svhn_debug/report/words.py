@@ -49,6 +49,11 @@ def printed_difference(a: float | None, b: float | None, digits: int = 1) -> flo
     return (printed[0] - printed[1]) / 100
 
 
+def plain_exponents(text: str) -> str:
+    """``text`` with every exponent in the book's notation: ``1e-5``, not Python's ``1e-05``."""
+    return re.sub(r"(\d)e([+-])0+(\d)", r"\1e\2\3", text)
+
+
 def num(x: float | int, digits: int = 3) -> Inline:
     """A number with ``digits`` significant digits (integers with thousands separators); below
     10⁻⁴ in the book's one scientific notation, ``1e-5`` (Python writes ``1e-05``)."""
@@ -56,7 +61,7 @@ def num(x: float | int, digits: int = 3) -> Inline:
         return Inline(f"{int(x):,}")
     if abs(x) >= 10 ** digits:
         return Inline(f"{x:,.0f}")
-    return Inline(re.sub(r"e([+-])0+(\d)", r"e\1\2", f"{x:.{digits}g}"))
+    return Inline(plain_exponents(f"{x:.{digits}g}"))
 
 
 def sci(x: float, digits: int = 3) -> Inline:
