@@ -37,11 +37,30 @@ def test_cockpit_series_reduces_per_parameter_values_to_their_norm(tracked_run):
     assert list(alpha_steps) == [s for s in steps if s % 10 == 0]
 
 
-def test_cockpit_dashboard_is_written_and_global_matplotlib_state_restored(tracked_run, tmp_path):
-    size, interactive = list(plt.rcParams["figure.figsize"]), plt.isinteractive()
-    png = plots.cockpit_dashboard(tracked_run, tmp_path / "dash")
-    assert png.exists() and png.stat().st_size > 10_000
+def test_cockpit_dashboard_draws_the_gauges_with_data_legibly_and_restores_matplotlib(tracked_run):
+    size, interactive, face = list(plt.rcParams["figure.figsize"]), plt.isinteractive(), plt.rcParams["axes.facecolor"]
+    fig, drawn = plots.cockpit_gauges(tracked_run)
+    # the notebook's quantities (alpha, distance, update size, gradient norm, loss): Cockpit's
+    # gauges for gradient tests, histograms and curvature would be empty and are not drawn
+    assert drawn == ["alpha_gauge", "distance_gauge", "grad_norm_gauge", "hyperparameter_gauge", "performance_gauge"]
+    titles = {ax.get_title() for ax in fig.axes}
+    assert {"Alpha Distribution", "Distance", "Gradient Norm", "Hyperparameters", "Performance Plot"} <= titles
+    assert not any(t.startswith(("Gradient Tests", "Gradient Element", "Max", "Trace", "TIC")) for t in titles)
+    # printed across the 15 cm text block, the smallest text is still over 5 points
+    scale = 15 / 2.54 / fig.get_size_inches()[0]
+    texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_text() and t.get_visible()]
+    assert min(t.get_fontsize() for t in texts) * scale > 5
+    assert fig.get_size_inches()[1] == pytest.approx(2.7 * 3)  # four gauges in two rows, performance below
     assert list(plt.rcParams["figure.figsize"]) == size and plt.isinteractive() == interactive
+    assert plt.rcParams["axes.facecolor"] == face and plt.get_fignums() == []
+
+
+def test_cockpit_dashboard_on_too_few_tracked_steps_says_so():
+    from types import SimpleNamespace
+
+    fig = plots.cockpit_dashboard(SimpleNamespace(cockpit={0: {"Loss": 2.3}, 10: {"Loss": 2.2}, 20: {}}))
+    assert [t.get_text() for t in fig.findobj(matplotlib.text.Text) if "tracked" in t.get_text()] == [
+        "Cockpit's dashboard needs at least 3 tracked steps; this run tracked 2."]
 
 
 @pytest.mark.parametrize("value,text", [(0.8123, "81.2%"), (None, "n/a")])

@@ -207,28 +207,62 @@ def cockpit_scalars(results, quantities=("Loss", "GradNorm", "UpdateSize", "Dist
     return fig
 
 
-def cockpit_dashboard(result, path: Path | None = None) -> Path:
-    """Cockpit's own full dashboard (``CockpitPlotter``) as a PNG file; returns its path.
+# Cockpit's gauges (its own drawing functions in ``cockpit.instruments``) in the order its
+# dashboard shows them, each with the logged quantities it draws and how many tracked steps it
+# needs: the gauge is drawn when Cockpit's own ``check_data`` finds them in the log.
+GAUGES = (
+    ("alpha_gauge", ("Alpha",), 2),
+    ("distance_gauge", ("Distance", "UpdateSize"), 1),
+    ("grad_norm_gauge", ("GradNorm",), 1),
+    ("gradient_tests_gauge", ("iteration", "InnerTest", "NormTest", "OrthoTest"), 1),
+    ("histogram_1d_gauge", ("GradHist1d",), 1),
+    ("histogram_2d_gauge", ("GradHist2d",), 1),
+    ("max_ev_gauge", ("HessMaxEV",), 1),
+    ("trace_gauge", ("HessTrace",), 1),
+    ("tic_gauge", ("TICDiag",), 1),
+    ("hyperparameter_gauge", ("iteration", "learning_rate"), 1),
+)
 
-    CockpitPlotter switches matplotlib to interactive mode, seaborn's style and a huge figure
-    size; all of that is undone afterwards.
+
+def cockpit_gauges(result, width: float = 9.0) -> tuple[plt.Figure, list[str]]:
+    """Cockpit's dashboard for a run, drawn by Cockpit's own gauges on a figure that stays legible
+    in print: two columns, ``width`` inches wide, the performance gauge across the bottom.
+
+    ``CockpitPlotter`` draws its dashboard 30 by 15 inches in 8-point type (about 1.6 points on a
+    15 cm text block) and leaves a gauge's panel empty when the log lacks its quantities; here
+    only the gauges with data are drawn, so nothing is empty. Returns the figure (closed) and
+    the names of the gauges drawn. Cockpit's plotter switches matplotlib to interactive mode and
+    seaborn's style; both are undone.
     """
-    from cockpit import CockpitPlotter
+    import math
+    import warnings
+
+    from cockpit import CockpitPlotter, instruments
+    from cockpit.instruments.utils_instruments import check_data
 
     from .instruments import write_log
 
-    out = Path(path) if path else Path(tempfile.mkdtemp()) / "cockpit"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
+    was_interactive = plt.isinteractive()
+    with tempfile.TemporaryDirectory() as tmp, matplotlib.rc_context(), warnings.catch_warnings():
+        # seaborn's scatter warns that Cockpit's pixel marker becomes a small square
+        warnings.filterwarnings("ignore", message="The pixel maker", category=UserWarning)
         log = write_log(result.cockpit, Path(tmp) / "log")
-        was_interactive = plt.isinteractive()
-        with matplotlib.rc_context(), contextlib.redirect_stdout(None):
-            CockpitPlotter().plot(str(log.with_suffix("")), show_plot=False, save_plot=True,
-                                  savedir=str(out.parent), savename=out.name)
-            plt.close("all")
-        if not was_interactive:
-            plt.ioff()
-    return out.parent / f"{out.name}__primary.png"
+        with contextlib.redirect_stdout(None):
+            plotter = CockpitPlotter()
+        plotter.debug, plotter.show_log_iter = False, False
+        plotter._read_tracking_results(str(log.with_suffix("")))  # what CockpitPlotter.plot reads first
+        drawn = [name for name, needs, least in GAUGES
+                 if check_data(plotter.tracking_data, list(needs), min_elements=least)]
+        rows = math.ceil(len(drawn) / 2) + 1
+        fig = plt.figure(figsize=(width, 2.7 * rows))
+        grid = fig.add_gridspec(rows, 2, hspace=0.7, wspace=0.5)
+        for i, name in enumerate(drawn):
+            getattr(instruments, name)(plotter, fig, grid[i // 2, i % 2])
+        instruments.performance_gauge(plotter, fig, grid[rows - 1, :])
+        plt.close(fig)
+    if not was_interactive:
+        plt.ioff()
+    return fig, drawn + ["performance_gauge"]
 
 
 @_closed
@@ -264,17 +298,13 @@ def exam_curves() -> plt.Figure:
     return fig
 
 
-def cockpit_dashboard_image(result, width: int = 560):
-    """Cockpit's dashboard as an IPython image (for a chapter cell); on a budget too small for
-    it (fewer than three tracked steps), a figure that says so. ``width`` in pixels: Quarto's
-    PDF prints them at 96 an inch, so 560 keeps the dashboard inside the 15 cm text block (900
-    ran into both margins)."""
-    from IPython.display import Image
-
+def cockpit_dashboard(result) -> plt.Figure:
+    """Cockpit's dashboard for a chapter cell (:func:`cockpit_gauges`); on a budget too small for
+    it (fewer than three tracked steps), a figure that says so."""
     tracked = [k for k, v in (result.cockpit or {}).items() if "Loss" in v]
     if len(tracked) < 3:
         return _too_few_steps(len(tracked))
-    return Image(filename=str(cockpit_dashboard(result)), width=width)
+    return cockpit_gauges(result)[0]
 
 
 @_closed
