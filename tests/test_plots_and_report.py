@@ -55,12 +55,16 @@ def test_cockpit_dashboard_draws_the_gauges_with_data_legibly_and_restores_matpl
     assert plt.rcParams["axes.facecolor"] == face and plt.get_fignums() == []
 
 
-def test_cockpit_dashboard_on_too_few_tracked_steps_says_so():
+def test_cockpit_dashboard_on_too_few_tracked_steps_says_so(tracked_run):
     from types import SimpleNamespace
 
     fig = plots.cockpit_dashboard(SimpleNamespace(cockpit={0: {"Loss": 2.3}, 10: {"Loss": 2.2}, 20: {}}))
     assert [t.get_text() for t in fig.findobj(matplotlib.text.Text) if "tracked" in t.get_text()] == [
         "Cockpit's dashboard needs at least 3 tracked steps; this run tracked 2."]
+    # three tracked steps are enough for Cockpit's gauges
+    three = dict(list((k, v) for k, v in tracked_run.cockpit.items() if "Loss" in v)[:3])
+    fig = plots.cockpit_dashboard(SimpleNamespace(cockpit=three))
+    assert "Performance Plot" in {ax.get_title() for ax in fig.axes}
 
 
 @pytest.mark.parametrize("value,text", [(0.8123, "81.2%"), (None, "n/a")])
