@@ -197,6 +197,70 @@ def test_warmup_linear_rises_for_the_warmup_then_falls_to_zero_at_the_last_step(
     assert all(a >= b for a, b in zip(rates[1:], rates[2:])) and opt.param_groups[0]["lr"] == 0.0
 
 
+@pytest.mark.parametrize("nesterov", [True, False])
+def test_sgd_gets_the_configured_rate_momentum_and_nesterov(nesterov):
+    from svhn_debug.training import build_optimizer
+
+    cfg = replace(COLLEAGUE, optimizer="sgd", lr=0.05, momentum=0.8, nesterov=nesterov)
+    opt = build_optimizer(cfg, torch.nn.Linear(2, 2))
+    assert isinstance(opt, torch.optim.SGD)
+    assert (opt.defaults["lr"], opt.defaults["momentum"], opt.defaults["nesterov"]) == (0.05, 0.8, nesterov)
+
+
+@pytest.mark.parametrize("rule,kind", [("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW)])
+def test_adam_and_adamw_get_the_configured_rate(rule, kind):
+    from svhn_debug.training import build_optimizer
+
+    opt = build_optimizer(replace(COLLEAGUE, optimizer=rule, lr=0.003), torch.nn.Linear(2, 2))
+    assert type(opt) is kind and opt.defaults["lr"] == 0.003
+
+
+def test_final_and_best_read_the_last_and_the_highest_evaluated_value():
+    from svhn_debug.training import RunResult
+
+    epochs = [{"test_accuracy": 0.5}, {"test_accuracy": None}, {"test_accuracy": 0.7}, {"test_accuracy": 0.6}, {}]
+    run = RunResult(config={}, profile="smoke", seed=0, steps=[], epochs=epochs, confusion=None, diverged_at=None,
+                    cockpit=None)
+    assert run.final() == 0.6 and run.best() == 0.7
+    assert run.final("validation_accuracy") is None and run.best("validation_accuracy") is None
+
+
+def _scheduled_rates(scheduler: str, steps: int, warmup_fraction: float, beyond: int = 0) -> list[float]:
+    """The rate of every step of a run of ``steps`` steps at lr 1, then the rate after the last
+    step (and after ``beyond`` more)."""
+    cfg = replace(COLLEAGUE, scheduler=scheduler, lr=1.0, warmup_fraction=warmup_fraction)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr)
+    sched = build_scheduler(cfg, opt, steps, steps)
+    rates = []
+    for _ in range(steps + beyond):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return rates + [opt.param_groups[0]["lr"]]
+
+
+@pytest.mark.parametrize("scheduler,steps,fraction,expected", [
+    # half a cosine from the full rate to zero after the last step: 1, (1 + cos(pi/4)) / 2, ...
+    ("cosine", 4, 0.2, [1.0, 0.853553, 0.5, 0.146447, 0.0]),
+    # round(0.34 * 6) = 2 warmup steps rising to the full rate, then the same half cosine
+    ("warmup_cosine", 6, 0.34, [0.5, 1.0, 1.0, 0.853553, 0.5, 0.146447, 0.0]),
+    # a warmup of round(0.5) = 0 steps is still one step
+    ("warmup_cosine", 10, 0.05, [1.0, 1.0, 0.969846, 0.883022, 0.75, 0.586824, 0.413176, 0.25, 0.116978, 0.030154, 0.0]),
+    # one warmup step, then a decay over the one step left: the full rate, then zero
+    ("warmup_linear", 2, 0.5, [1.0, 1.0, 0.0]),
+    # PyTorch's one-cycle over one step more than the run (so that it can step after the last
+    # step): the peak after round(0.2 * 11) steps, near zero at the end
+    ("onecycle", 10, 0.2, [0.04, 0.935692, 0.979747, 0.900271, 0.770321, 0.606284, 0.428845, 0.260378,
+                           0.122129, 0.031529, 4e-06]),
+])
+def test_each_schedule_gives_the_rates_it_describes(scheduler, steps, fraction, expected):
+    assert _scheduled_rates(scheduler, steps, fraction) == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_decayed_schedule_stays_at_zero_past_the_last_step():
+    assert _scheduled_rates("warmup_cosine", 6, 0.34, beyond=3)[-4:] == pytest.approx([0.0] * 4, abs=1e-12)
+
+
 def test_decay_scope_weights_spares_biases_and_batchnorm(tiny):
     from svhn_debug.training import build_optimizer
 
@@ -229,6 +293,9 @@ def test_shifted_views_move_the_image_by_two_pixels_each_way():
     assert len(views) == 5 and torch.equal(views[0], x)
     assert torch.equal(views[1][..., 2:, :], x[..., :-2, :]) and torch.equal(views[2][..., :-2, :], x[..., 2:, :])
     assert torch.equal(views[3][..., :, 2:], x[..., :, :-2]) and torch.equal(views[4][..., :, :-2], x[..., :, 2:])
+    # the rows and columns the shift uncovers repeat the edge (zeros would darken the border)
+    assert torch.equal(views[1][..., :2, :], x[..., :1, :].expand(-1, -1, 2, -1))
+    assert torch.equal(views[4][..., :, -2:], x[..., :, -1:].expand(-1, -1, -1, 2))
 
 
 def test_test_time_augmentation_changes_the_evaluation_only(tiny, smoke, pools):
