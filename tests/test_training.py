@@ -225,6 +225,29 @@ def test_final_and_best_read_the_last_and_the_highest_evaluated_value():
     assert run.final("validation_accuracy") is None and run.best("validation_accuracy") is None
 
 
+def test_auto_device_is_cuda_when_available_else_the_cpu(monkeypatch):
+    from svhn_debug.training import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(RuntimeError, match="no CUDA device"):
+        resolve_device("cuda")
+
+
+def test_a_run_records_the_versions_of_python_and_the_packages_it_ran_on():
+    import platform
+    from importlib.metadata import version
+
+    from svhn_debug.training import _versions
+
+    recorded = _versions()
+    assert recorded["python"] == platform.python_version()
+    for pkg in ("torch", "torchvision", "numpy", "cockpit-for-pytorch", "backpack-for-pytorch"):
+        assert recorded[pkg] == version(pkg)
+
+
 def _scheduled_rates(scheduler: str, steps: int, warmup_fraction: float, beyond: int = 0) -> list[float]:
     """The rate of every step of a run of ``steps`` steps at lr 1, then the rate after the last
     step (and after ``beyond`` more)."""
@@ -240,6 +263,7 @@ def _scheduled_rates(scheduler: str, steps: int, warmup_fraction: float, beyond:
 
 
 @pytest.mark.parametrize("scheduler,steps,fraction,expected", [
+    ("constant", 3, 0.2, [1.0, 1.0, 1.0, 1.0]),
     # half a cosine from the full rate to zero after the last step: 1, (1 + cos(pi/4)) / 2, ...
     ("cosine", 4, 0.2, [1.0, 0.853553, 0.5, 0.146447, 0.0]),
     # round(0.34 * 6) = 2 warmup steps rising to the full rate, then the same half cosine
