@@ -248,6 +248,30 @@ def test_a_run_records_the_versions_of_python_and_the_packages_it_ran_on():
         assert recorded[pkg] == version(pkg)
 
 
+def test_train_runs_on_the_profile_and_pools_it_is_given_and_loads_only_what_is_missing(tiny, smoke, pools, monkeypatch):
+    from svhn_debug import training
+
+    other = replace(smoke, name="smoke-copy")
+    loaded = []
+    monkeypatch.setattr(training, "load_pools", lambda profile: loaded.append(profile) or pools)
+    monkeypatch.setattr(training, "active_profile", lambda: pytest.fail("the active profile replaced the given one"))
+    cfg = replace(tiny, epochs=2, eval_splits=("validation",))
+    seen = []
+    run = training.train(cfg, other, pools, progress=lambda step, total, last: seen.append((step, total)))
+    assert loaded == [] and run.profile == "smoke-copy"
+    assert getattr(run, "model", None) is None  # the model is kept only when asked for
+    total = run.meta["total_steps"]
+    assert total > 1 and seen == [(k, total) for k in range(1, total + 1)]  # progress after every step
+    training.train(cfg, other)  # no pools given: those of the given profile are loaded
+    assert loaded == [other]
+
+
+@pytest.mark.skipif(not __import__("svhn_debug.precision").precision.cpu_has_bf16(), reason="no bfloat16 on this CPU")
+def test_a_bf16_run_computes_under_autocast_and_records_it(tiny, smoke, pools):
+    run = train(replace(tiny, epochs=2, precision="bf16", eval_splits=("validation",)), smoke, pools)
+    assert run.meta["numerics"]["precision"] == "bf16" and run.meta["numerics"]["autocast_dtype"] == "bfloat16"
+
+
 def _scheduled_rates(scheduler: str, steps: int, warmup_fraction: float, beyond: int = 0) -> list[float]:
     """The rate of every step of a run of ``steps`` steps at lr 1, then the rate after the last
     step (and after ``beyond`` more)."""
