@@ -260,10 +260,29 @@ def test_train_runs_on_the_profile_and_pools_it_is_given_and_loads_only_what_is_
     run = training.train(cfg, other, pools, progress=lambda step, total, last: seen.append((step, total)))
     assert loaded == [] and run.profile == "smoke-copy"
     assert getattr(run, "model", None) is None  # the model is kept only when asked for
+    assert run.confusion is None  # no test split evaluated: no confusion matrix
     total = run.meta["total_steps"]
     assert total > 1 and seen == [(k, total) for k in range(1, total + 1)]  # progress after every step
     training.train(cfg, other)  # no pools given: those of the given profile are loaded
     assert loaded == [other]
+
+
+def test_train_seeds_pythons_and_numpys_generators_as_the_notebook_did(tiny, smoke, pools, monkeypatch):
+    import random
+
+    import numpy as np
+
+    seeded = []
+    monkeypatch.setattr(random, "seed", lambda s: seeded.append(("random", s)))
+    monkeypatch.setattr(np.random, "seed", lambda s: seeded.append(("numpy", s)))
+    train(replace(tiny, epochs=1, seed=7, eval_splits=("validation",)), smoke, pools)
+    assert seeded == [("random", 7), ("numpy", 7)]
+
+
+def test_a_tracked_run_records_cockpits_quantities_of_its_model(tiny, smoke, pools):
+    run = train(replace(tiny, epochs=2, cockpit="colleague", eval_splits=("validation",)), smoke, pools)
+    first = run.cockpit[min(run.cockpit)]
+    assert {"Distance", "GradNorm", "Loss", "UpdateSize"} <= set(first)
 
 
 @pytest.mark.skipif(not __import__("svhn_debug.precision").precision.cpu_has_bf16(), reason="no bfloat16 on this CPU")
