@@ -255,14 +255,16 @@ def test_train_runs_on_the_profile_and_pools_it_is_given_and_loads_only_what_is_
     loaded = []
     monkeypatch.setattr(training, "load_pools", lambda profile: loaded.append(profile) or pools)
     monkeypatch.setattr(training, "active_profile", lambda: pytest.fail("the active profile replaced the given one"))
-    cfg = replace(tiny, epochs=2, eval_splits=("validation",))
+    cfg = replace(tiny, epochs=20, eval_splits=("validation",))  # two epochs of two steps on smoke
     seen = []
-    run = training.train(cfg, other, pools, progress=lambda step, total, last: seen.append((step, total)))
+    run = training.train(cfg, other, pools, progress=lambda step, total, last: seen.append((step, total, dict(last))))
     assert loaded == [] and run.profile == "smoke-copy"
     assert getattr(run, "model", None) is None  # the model is kept only when asked for
     assert run.confusion is None  # no test split evaluated: no confusion matrix
     total = run.meta["total_steps"]
-    assert total > 1 and seen == [(k, total) for k in range(1, total + 1)]  # progress after every step
+    # progress after every step, with the last evaluation's metrics (none before the first)
+    assert total > 1 and [s[:2] for s in seen] == [(k, total) for k in range(1, total + 1)]
+    assert seen[0][2] == {} and seen[-1][2]["validation_accuracy"] == run.epochs[0]["validation_accuracy"]
     training.train(cfg, other)  # no pools given: those of the given profile are loaded
     assert loaded == [other]
 
