@@ -269,6 +269,23 @@ def test_train_runs_on_the_profile_and_pools_it_is_given_and_loads_only_what_is_
     assert loaded == [other]
 
 
+def test_a_run_numbers_its_steps_and_epochs_and_scores_the_test_split_in_its_confusion_matrix(tiny, smoke, pools):
+    import numpy as np
+
+    run = train(replace(tiny, epochs=20, eval_splits=("validation", "test")), smoke, pools)  # 2 epochs of 2 steps
+    assert [(s["step"], s["epoch"]) for s in run.steps] == [(1, 1), (2, 1), (3, 2), (4, 2)]
+    first, last = run.epochs
+    assert (first["epoch"], first["step"], last["epoch"], last["step"]) == (1, 2, 2, 4)
+    # the held-out yardstick is scored once, after the last epoch
+    assert first["heldout_loss"] is None and first["heldout_accuracy"] is None
+    assert last["heldout_loss"] > 0 and 0 <= last["heldout_accuracy"] <= 1
+    # the confusion matrix counts the test split at the last evaluation
+    conf = np.array(run.confusion)
+    assert conf.shape == (10, 10) and conf.sum() == smoke.n_test
+    assert np.trace(conf) / conf.sum() == pytest.approx(last["test_accuracy"])
+    assert 0 < last["train_seconds"] < 600 and 0 < last["eval_seconds"] < 600
+
+
 def test_train_seeds_pythons_and_numpys_generators_as_the_notebook_did(tiny, smoke, pools, monkeypatch):
     import random
 
