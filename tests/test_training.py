@@ -283,6 +283,8 @@ def test_a_run_numbers_its_steps_and_epochs_and_scores_the_test_split_in_its_con
     conf = np.array(run.confusion)
     assert conf.shape == (10, 10) and conf.sum() == smoke.n_test
     assert np.trace(conf) / conf.sum() == pytest.approx(last["test_accuracy"])
+    # the validation split (as large here) does not enter it: a run that scores the test split alone has the same
+    assert train(replace(tiny, epochs=20, eval_splits=("test",)), smoke, pools).confusion == run.confusion
     assert 0 < last["train_seconds"] < 600 and 0 < last["eval_seconds"] < 600
 
 
