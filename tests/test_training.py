@@ -301,9 +301,14 @@ def test_train_seeds_pythons_and_numpys_generators_as_the_notebook_did(tiny, smo
 
 
 def test_a_tracked_run_records_cockpits_quantities_of_its_model(tiny, smoke, pools):
-    run = train(replace(tiny, epochs=2, cockpit="colleague", eval_splits=("validation",)), smoke, pools)
-    first = run.cockpit[min(run.cockpit)]
+    run = train(replace(tiny, epochs=20, cockpit="colleague", eval_splits=("validation",)), smoke, pools)
+    first = run.cockpit[min(run.cockpit, key=int)]
     assert {"Distance", "GradNorm", "Loss", "UpdateSize"} <= set(first)
+    # each evaluation is logged at its step, for Cockpit's performance gauge
+    for row in run.epochs:
+        logged = run.cockpit[str(row["step"])]
+        assert (logged["epoch_count"], logged["valid_accuracy"], logged["valid_loss"], logged["learning_rate"]) == (
+            row["epoch"], row["validation_accuracy"], row["validation_loss"], tiny.lr)
 
 
 @pytest.mark.skipif(not __import__("svhn_debug.precision").precision.cpu_has_bf16(), reason="no bfloat16 on this CPU")
@@ -391,6 +396,7 @@ def test_test_time_augmentation_changes_the_evaluation_only(tiny, smoke, pools):
     tta = train(replace(tiny, tta="shift"), smoke, pools)
     assert plain.steps == tta.steps
     assert plain.epochs[-1]["test_loss"] != tta.epochs[-1]["test_loss"]
+    assert plain.epochs[-1]["heldout_loss"] != tta.epochs[-1]["heldout_loss"]  # the yardstick too
 
 
 def test_a_non_finite_evaluation_marks_the_run_diverged_at_that_step(tiny, smoke, pools, monkeypatch):
