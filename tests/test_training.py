@@ -261,6 +261,7 @@ def test_train_runs_on_the_profile_and_pools_it_is_given_and_loads_only_what_is_
     assert loaded == [] and run.profile == "smoke-copy"
     assert getattr(run, "model", None) is None  # the model is kept only when asked for
     assert run.confusion is None  # no test split evaluated: no confusion matrix
+    assert run.meta["n_params"] == sum(p.numel() for p in build_model(cfg).parameters())
     total = run.meta["total_steps"]
     # progress after every step, with the last evaluation's metrics (none before the first)
     assert total > 1 and [s[:2] for s in seen] == [(k, total) for k in range(1, total + 1)]
