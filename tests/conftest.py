@@ -24,6 +24,12 @@ def _isolated(monkeypatch, tmp_path):
     if os.environ.get("MUTANT_UNDER_TEST"):
         from svhn_debug.executed_code import parsed
         parsed.cache_clear()
+        # tests that start `python -m svhn_debug...` would import the installed package, not the
+        # mutant: put the package this process imported first on the subprocesses' path
+        import svhn_debug
+        package_root = os.path.dirname(os.path.dirname(svhn_debug.__file__))
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+            p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p))
 
 
 @pytest.fixture(scope="session")
