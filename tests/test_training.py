@@ -107,6 +107,8 @@ def test_non_finite_loss_stops_the_run_and_records_divergence(tiny, smoke, pools
     assert run.diverged_at is not None
     assert len(run.steps) == run.diverged_at
     assert all(math.isfinite(s["loss"]) for s in run.steps)
+    # stopped at the loss: the weights it left are never evaluated
+    assert all(e["step"] < run.diverged_at for e in run.epochs)
 
 
 def test_with_the_notebooks_helper_every_epoch_after_the_first_trains_in_eval_mode(tiny, smoke, pools):
@@ -398,6 +400,10 @@ def test_test_time_augmentation_changes_the_evaluation_only(tiny, smoke, pools):
     assert plain.steps == tta.steps
     assert plain.epochs[-1]["test_loss"] != tta.epochs[-1]["test_loss"]
     assert plain.epochs[-1]["heldout_loss"] != tta.epochs[-1]["heldout_loss"]  # the yardstick too
+    # ... also where the yardstick is a set of its own (the colleague's split cuts its test from train)
+    plain, tta = (train(replace(tiny, split="colleague", tta=t), smoke, pools) for t in ("none", "shift"))
+    assert plain.epochs[-1]["test_loss"] != plain.epochs[-1]["heldout_loss"]
+    assert plain.epochs[-1]["heldout_loss"] != tta.epochs[-1]["heldout_loss"]
 
 
 def test_a_non_finite_evaluation_marks_the_run_diverged_at_that_step(tiny, smoke, pools, monkeypatch):
