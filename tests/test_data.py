@@ -215,3 +215,99 @@ def test_the_sequential_path_passes_the_pool_through_and_the_default_is_the_usab
     monkeypatch.setattr(datagen, "usable_cores", lambda: 1)
     assert datagen.generate_pool(3, "train", 5000) == ("images", "labels")  # one usable core: this process
     assert calls == [((3, "train", 5000), {"progress": False})]
+
+
+class _InlinePool:
+    """A stand-in for ``ProcessPoolExecutor`` that runs each range here and records how the pool
+    was made, what it was given and how it was shut down."""
+
+    made: list = []
+
+    def __init__(self, max_workers=None, mp_context=None):
+        self.record = {"max_workers": max_workers, "start": mp_context and mp_context.get_start_method(),
+                       "ranges": [], "shutdown": None}
+        _InlinePool.made.append(self.record)
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        self.record["ranges"].append(args[2:])
+        future = Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as error:  # noqa: BLE001 - handed to the caller as the real pool would
+            future.set_exception(error)
+        return future
+
+    def shutdown(self, **kwargs):
+        self.record["shutdown"] = kwargs
+
+
+@pytest.fixture
+def inline_pool(monkeypatch):
+    import concurrent.futures
+
+    from svhn_debug import datagen
+
+    _InlinePool.made = []
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", _InlinePool)
+    monkeypatch.setattr(datagen, "_render_range", lambda seed, split, a, b: (
+        np.full((b - a, 3, 32, 32), a % 251, dtype=np.uint8), np.arange(a, b)))
+    return _InlinePool.made
+
+
+def test_the_parallel_pool_spawns_its_workers_in_chunks_that_tile_the_pool(inline_pool):
+    from svhn_debug import datagen
+
+    images, labels = datagen.generate_pool(7, "train", 10_000, workers=2)
+    (pool,) = inline_pool
+    assert pool["max_workers"] == 2 and pool["start"] == "spawn"  # spawn: no torch threads forked
+    # eight chunks a worker, each drawn once, in order, together the whole pool
+    assert pool["ranges"] == [(a, min(a + 625, 10_000)) for a in range(0, 10_000, 625)]
+    assert labels.tolist() == list(range(10_000)) and images[625, 0, 0, 0] == 625 % 251
+    # ... but never chunks under 64 images
+    inline_pool.clear()
+    datagen.generate_pool(7, "train", 2_000, workers=4)
+    assert inline_pool[0]["ranges"][:2] == [(0, 64), (64, 128)] and inline_pool[0]["ranges"][-1] == (1984, 2000)
+
+
+def test_the_parallel_pool_is_shut_down_and_waited_for_also_on_an_error(inline_pool, monkeypatch):
+    from svhn_debug import datagen
+
+    datagen.generate_pool(7, "train", 3_000, workers=2)
+    assert inline_pool[0]["shutdown"] == {"wait": True, "cancel_futures": True}
+
+    def broken(seed, split, a, b):
+        raise RuntimeError("worker failed")
+    monkeypatch.setattr(datagen, "_render_range", broken)
+    with pytest.raises(RuntimeError, match="worker failed"):
+        datagen.generate_pool(7, "train", 3_000, workers=2)
+    assert inline_pool[1]["shutdown"] == {"wait": True, "cancel_futures": True}
+
+
+def test_parallel_generation_needs_two_images_a_worker(monkeypatch, inline_pool):
+    from svhn_debug import datagen
+
+    monkeypatch.setattr(datagen, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(synthetic, "generate", lambda *a, **k: ("images", "labels"))
+    assert datagen.generate_pool(1, "test", 7, workers=4) == ("images", "labels")
+    assert inline_pool == []
+    datagen.generate_pool(1, "test", 8, workers=4)
+    assert len(inline_pool) == 1
+
+
+def test_usable_cores_are_the_affinity_else_the_cpu_count_else_one(monkeypatch):
+    import os
+
+    from svhn_debug import datagen
+
+    assert datagen.usable_cores() == len(os.sched_getaffinity(0))
+    # a process pinned to one core of several (taskset, a batch scheduler's allocation)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert datagen.usable_cores() == 1
+    monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert datagen.usable_cores() == 3
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert datagen.usable_cores() == 1
