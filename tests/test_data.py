@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -311,3 +312,290 @@ def test_usable_cores_are_the_affinity_else_the_cpu_count_else_one(monkeypatch):
     assert datagen.usable_cores() == 3
     monkeypatch.setattr(os, "cpu_count", lambda: None)
     assert datagen.usable_cores() == 1
+
+
+def _decode_shifts(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Each image's (row, column) shift, read off the centre pixel of images whose pixels are
+    all different."""
+    centre = out[:, 0, 16, 16].round().long()
+    return torch.stack([centre // 32 - 16, centre % 32 - 16], dim=1)
+
+
+def test_shifts_are_the_generators_draws_of_minus_two_to_two_in_each_direction():
+    from svhn_debug.data import shift_batch
+
+    x = torch.arange(32 * 32, dtype=torch.float32).reshape(1, 1, 32, 32).expand(500, 3, 32, 32).contiguous()
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    out = shift_batch(x, torch.Generator().manual_seed(5))
+    assert torch.equal(torch.get_rng_state(), before)  # the run's own generator, not the global one
+    expected = torch.randint(-2, 3, (500, 2), generator=torch.Generator().manual_seed(5))
+    assert torch.equal(_decode_shifts(out, x), expected)  # row shift first, pixel (i, j) from (i+dy, j+dx)
+    assert set(expected.flatten().tolist()) == {-2, -1, 0, 1, 2}
+
+
+def test_jitter_scales_each_image_by_its_own_brightness_and_contrast_and_clamps():
+    from svhn_debug.data import shift_jitter_batch
+
+    def jitter(x):
+        torch.manual_seed(0)
+        before = torch.get_rng_state()
+        out = shift_jitter_batch(x, torch.Generator().manual_seed(3))
+        assert torch.equal(torch.get_rng_state(), before)
+        assert torch.equal(out, shift_jitter_batch(x, torch.Generator().manual_seed(3)))
+        return out
+
+    # constant images (0.3 and 0.6 alternating) are scaled by their brightness alone: in [0.8, 1.2],
+    # one factor per image, measured about each image's own mean
+    level = torch.tensor([0.3, 0.6]).repeat(250)
+    out = jitter(level[:, None, None, None].expand(500, 3, 32, 32).contiguous())
+    factor = out[:, 0, 0, 0] / level
+    assert torch.allclose(out, out[:, :1, :1, :1].expand_as(out))
+    assert factor.min() >= 0.8 - 1e-6 and factor.max() <= 1.2 + 1e-6 and factor.std() > 0.1
+    # two-valued images (0.4 and 0.6, columns): the spread is scaled by the contrast, in [0.8, 1.2]
+    stripes = torch.tensor([0.4, 0.6]).repeat(16)[None, None, None, :].expand(500, 3, 32, 32).contiguous()
+    out = jitter(stripes)
+    contrast = (out.amax(dim=(1, 2, 3)) - out.amin(dim=(1, 2, 3))) / 0.2
+    assert contrast.min() >= 0.8 - 1e-5 and contrast.max() <= 1.2 + 1e-5 and contrast.std() > 0.1
+    # results stay in [0, 1], clamped at both ends
+    out = jitter(torch.tensor([0.0, 1.0]).repeat(16)[None, None, None, :].expand(500, 3, 32, 32).contiguous())
+    assert out.min() == 0 and out.max() == 1
+    bright = jitter(torch.full((500, 3, 32, 32), 0.95))
+    assert bright.max() == 1 and (bright == 1).any(dim=(1, 2, 3)).float().mean() < 1
+
+
+def test_the_notebooks_rotation_draws_one_angle_in_0_to_180_per_image_from_the_runs_generator(monkeypatch):
+    from svhn_debug import data
+
+    angles = []
+    monkeypatch.setattr(data, "rotate_batch", lambda x, degrees: angles.append(degrees) or x)
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    data.apply_transform(torch.zeros(400, 3, 32, 32), "rotate180", torch.Generator().manual_seed(9))
+    assert torch.equal(torch.get_rng_state(), before)
+    assert torch.equal(angles[0], torch.rand(400, generator=torch.Generator().manual_seed(9)) * 180.0)
+
+
+def _all(source):
+    xs, ys = zip(*source)
+    return torch.cat(xs), torch.cat(ys)
+
+
+@pytest.mark.parametrize("pipeline", ["tensor", "pil"])
+@pytest.mark.parametrize("normalize", [True, False])
+def test_the_batch_sources_of_a_run(pipeline, normalize, smoke, pools):
+    # what a run's loop and its evaluation iterate: which sources, in which order, scaled how
+    cfg = replace(COLLEAGUE, pipeline=pipeline, normalize=normalize, split="sound", train_transform="none",
+                  eval_transform="none", batch_size=100, seed=4, eval_splits=("train", "validation", "test"))
+    splits = make_splits(pools, smoke, cfg)
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    sources = build_batches(splits, cfg, torch.device("cpu"), eval_limit=150)
+    assert set(sources) == {"train", "train_eval", "validation", "test"}
+    assert isinstance(sources["train"], torch.utils.data.DataLoader) == (pipeline == "pil")
+
+    if normalize:
+        from svhn_debug.data import channel_stats
+
+        mean, std = (s.view(1, 3, 1, 1) for s in channel_stats(splits["train"].images))
+    else:
+        mean, std = torch.zeros(1, 3, 1, 1), torch.ones(1, 3, 1, 1)
+
+    def scaled(images):
+        return (images.float() / 255 - mean) / std
+
+    # training (first, as in a run: the PIL loaders share one generator, which every iteration
+    # of any of them advances): every image once an epoch, shuffled by the run's seed, from its
+    # own generator
+    tx, ty = _all(sources["train"])
+    assert len(ty) == len(splits["train"].labels) and not torch.equal(ty, splits["train"].labels)
+    assert sorted(ty.tolist()) == sorted(splits["train"].labels.tolist())
+    # evaluation: every image of its split in the split's order (the training split's first 150 only)
+    for key, name, n in (("train_eval", "train", 150), ("validation", "validation", None), ("test", "test", None)):
+        x, y = _all(sources[key])
+        assert torch.equal(y, splits[name].labels[:n])
+        torch.testing.assert_close(x, scaled(splits[name].images[:n]), rtol=0, atol=1e-5)
+    assert torch.equal(torch.get_rng_state(), before)
+    again = build_batches(splits, cfg, torch.device("cpu"), eval_limit=150)
+    x_again, y_again = _all(again["train"])
+    assert torch.equal(y_again, ty)
+    torch.testing.assert_close(x_again, tx, rtol=0, atol=0)
+    other = build_batches(splits, replace(cfg, seed=5), torch.device("cpu"))
+    assert not torch.equal(_all(other["train"])[1], ty)
+
+
+def test_batch_sources_transform_training_images_and_keep_the_memory_format(smoke, pools):
+    cfg = replace(COLLEAGUE, pipeline="tensor", split="sound", train_transform="shift", eval_transform="none",
+                  channels_last=True, batch_size=64, eval_splits=("validation",))
+    sources = build_batches(make_splits(pools, smoke, cfg), cfg, torch.device("cpu"))
+    plain = build_batches(make_splits(pools, smoke, cfg), replace(cfg, train_transform="none"), torch.device("cpu"))
+    (x, _), (p, _) = next(iter(sources["train"])), next(iter(plain["train"]))
+    assert not torch.equal(x, p)
+    for source in (sources["train"], sources["validation"]):
+        x, _ = next(iter(source))
+        assert x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
+SMALL = dict(name="small", n_train=30, n_test=20, n_validation=10, epoch_scale=0.1, n_synthetic_train=40,
+             n_synthetic_test=20)
+
+
+def test_generated_pools_are_drawn_once_saved_and_read_back_as_prefixes(monkeypatch, tmp_path):
+    from svhn_debug import data, datagen
+    from svhn_debug.profiles import Profile
+
+    monkeypatch.setenv("SVHN_DEBUG_DATA_DIR", str(tmp_path / "nested" / "data"))  # made with its parents
+    small = Profile(**SMALL)
+    drawn = []
+    real = datagen.generate_pool
+    monkeypatch.setattr(datagen, "generate_pool", lambda *a, **k: drawn.append((a, k)) or real(*a, **k))
+    pools = data.load_synthetic(small, progress=False)
+    fp = synthetic.fingerprint(data.SYNTHETIC_SEED)
+    assert (pools.source, pools.fingerprint) == ("synthetic", f"synthetic:{fp}")
+    assert drawn == [((data.SYNTHETIC_SEED, "train", 40), {"progress": False}),
+                     ((data.SYNTHETIC_SEED, "test", 20), {"progress": False})]
+    for split, count, images, labels in (("train", 40, pools.train_images, pools.train_labels),
+                                         ("test", 20, pools.test_images, pools.test_labels)):
+        want_images, want_labels = synthetic.generate(data.SYNTHETIC_SEED, split, count)
+        assert torch.equal(images, torch.from_numpy(want_images)) and torch.equal(labels, torch.from_numpy(want_labels))
+        with np.load(tmp_path / "nested" / "data" / f"synthetic-{fp}" / f"{split}-{count}.npz") as saved:
+            assert np.array_equal(saved["images"], want_images) and np.array_equal(saved["labels"], want_labels)
+    # read back, not drawn again: the same sizes, and a smaller pool as a prefix of the saved one
+    drawn.clear()
+    assert torch.equal(data.load_synthetic(small, progress=False).train_images, pools.train_images)
+    smaller = data.load_synthetic(replace(small, n_synthetic_train=25), progress=False)
+    assert drawn == [] and torch.equal(smaller.train_images, pools.train_images[:25])
+    assert torch.equal(smaller.train_labels, pools.train_labels[:25])
+    # a larger one is drawn (with the progress asked for) and saved beside it
+    data.load_synthetic(replace(small, n_synthetic_train=41), progress=True)
+    assert drawn == [((data.SYNTHETIC_SEED, "train", 41), {"progress": True})]
+
+
+class _FakeSVHN:
+    """torchvision's SVHN without the files' contents: records how it was asked, "downloads" by
+    writing the file, and fails a download when told to."""
+
+    calls: list = []
+    offline = False
+
+    def __init__(self, root, split, download):
+        from svhn_debug.data import SVHN_FILES
+
+        _FakeSVHN.calls.append((root, split, download))
+        path = Path(root) / SVHN_FILES[split]
+        if download:
+            if _FakeSVHN.offline:
+                raise ConnectionError("no network")
+            path.write_bytes(b"x" * (100 if split == "train" else 60))
+        n = 50 if split == "train" else 30
+        self.data = np.arange(n, dtype=np.uint8)[:, None, None, None].repeat(3, 1).repeat(32, 2).repeat(32, 3)
+        self.labels = np.arange(n) % 10
+
+    def __len__(self):
+        return len(self.labels)
+
+
+def test_real_svhn_pools_read_what_is_there_and_download_what_is_not(monkeypatch, tmp_path):
+    import torchvision.datasets
+
+    from svhn_debug import data
+    from svhn_debug.profiles import Profile
+
+    monkeypatch.setenv("SVHN_DEBUG_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(torchvision.datasets, "SVHN", _FakeSVHN)
+    _FakeSVHN.calls, _FakeSVHN.offline = [], False
+    root = tmp_path / "svhn"
+    root.mkdir()
+    (root / "train_32x32.mat").write_bytes(b"y" * 100)
+    pools = data.load_svhn(Profile(**SMALL))
+    assert _FakeSVHN.calls == [(str(root), "train", False), (str(root), "test", True)]
+    # the profile's sizes: training pool = training + validation images, at most what the file holds
+    assert pools.train_images.shape == (40, 3, 32, 32) and pools.test_images.shape == (20, 3, 32, 32)
+    assert pools.train_images[39, 0, 0, 0] == 39 and pools.train_labels.tolist() == [i % 10 for i in range(40)]
+    assert pools.train_labels.dtype == torch.int64 and pools.source == "svhn"
+    assert pools.fingerprint.startswith("svhn:") and len(pools.fingerprint) == len("svhn:") + 16
+    assert data.load_pools(Profile(**SMALL), "svhn").fingerprint == pools.fingerprint
+    (root / "test_32x32.mat").write_bytes(b"z" * 61)  # another file: another fingerprint
+    assert data.load_svhn(Profile(**SMALL)).fingerprint != pools.fingerprint
+    # offline without the file: one message naming the failure
+    (root / "test_32x32.mat").unlink()
+    _FakeSVHN.offline = True
+    with pytest.raises(DataUnavailable, match=r"SVHN's test split is not in .* \(ConnectionError\)"):
+        data.load_svhn(Profile(**SMALL))
+
+
+def test_where_the_data_come_from(monkeypatch, tmp_path):
+    from svhn_debug import data
+    from svhn_debug.profiles import Profile
+
+    assert (data.repo_root() / "tests" / "test_data.py").is_file()
+    monkeypatch.delenv("SVHN_DEBUG_DATA_DIR", raising=False)
+    assert data.data_dir() == data.repo_root() / "data"
+    monkeypatch.setenv("SVHN_DEBUG_DATA_DIR", str(tmp_path))
+    assert data.data_dir() == tmp_path
+    assert data.data_source() == "synthetic"
+    monkeypatch.setenv("SVHN_DEBUG_DATA", "svhn")
+    assert data.data_source() == "svhn"
+    monkeypatch.setenv("SVHN_DEBUG_DATA", "SVHN")
+    with pytest.raises(ValueError, match="choose 'synthetic' or 'svhn'"):
+        data.data_source()
+    loaded = []
+    monkeypatch.setattr(data, "load_svhn", lambda profile: loaded.append(("svhn", profile)))
+    monkeypatch.setattr(data, "load_synthetic", lambda profile, progress: loaded.append(("synthetic", profile, progress)))
+    small = Profile(**SMALL)
+    data.load_pools(small, "svhn")
+    data.load_pools(small, "synthetic", progress=True)
+    data.load_pools(small, "synthetic", progress=False)
+    assert loaded == [("svhn", small), ("synthetic", small, True), ("synthetic", small, False)]
+
+
+def _counting_pools(n_train, n_test):
+    from svhn_debug.data import Pools
+
+    def images(n, offset):
+        return (torch.arange(n)[:, None, None, None] + offset).expand(n, 3, 32, 32).to(torch.uint8)
+    return Pools("synthetic", "test", images(n_train, 0), torch.arange(n_train) % 10,
+                 images(n_test, 100), torch.arange(n_test) % 10)
+
+
+def test_the_splits_cut_from_a_small_pool():
+    from svhn_debug.profiles import Profile
+
+    pools = _counting_pools(50, 30)
+    # sound: validation is the pool's last fifth at most, training what is left before it, test the test pool
+    profile = Profile("small", n_train=45, n_test=40, n_validation=20, epoch_scale=1, n_synthetic_train=50,
+                      n_synthetic_test=30)
+    splits = make_splits(pools, profile, replace(COLLEAGUE, split="sound"))
+    assert splits["validation"].indices.tolist() == list(range(40, 50))
+    assert splits["train"].indices.tolist() == list(range(40))
+    assert splits["test"].pool == "test" and splits["test"].indices.tolist() == list(range(30))
+    # colleague: the training images halved at random by the run's seed (the first half one shorter)
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    cut = make_splits(pools, replace(profile, n_train=41), replace(COLLEAGUE, split="colleague", seed=3))
+    assert torch.equal(torch.get_rng_state(), before)
+    assert cut["train"].indices.tolist() == list(range(41))
+    assert len(cut["validation"].labels) == 20 and len(cut["test"].labels) == 21
+    assert sorted(cut["validation"].indices.tolist() + cut["test"].indices.tolist()) == list(range(41))
+    perm = torch.randperm(41, generator=torch.Generator().manual_seed(3))
+    assert cut["validation"].indices.tolist() == perm[:20].tolist()
+
+
+def test_the_pil_pipelines_transforms_are_torchvisions_equivalents():
+    from torchvision import transforms as T
+
+    from svhn_debug.data import pil_transform
+
+    def kinds(name, mean=None, std=None):
+        return [type(t) for t in pil_transform(name, mean, std).transforms]
+
+    assert kinds("none") == [T.ToTensor]
+    assert kinds("shift") == [T.RandomCrop, T.ToTensor]
+    assert kinds("shift_jitter") == [T.RandomCrop, T.ColorJitter, T.ToTensor]
+    assert kinds("rotate180") == [T.RandomRotation, T.ToTensor]
+    assert list(pil_transform("rotate180", None, None).transforms[0].degrees) == [0, 180]
+    crop, jitter = pil_transform("shift_jitter", None, None).transforms[:2]
+    assert (crop.size, crop.padding, crop.padding_mode) == ((32, 32), 2, "edge")
+    assert jitter.brightness == (0.8, 1.2) and jitter.contrast == (0.8, 1.2)
+    normalize = pil_transform("none", torch.tensor([0.1, 0.2, 0.3]), torch.tensor([1.0, 2.0, 3.0])).transforms[-1]
+    assert normalize.mean == pytest.approx([0.1, 0.2, 0.3]) and normalize.std == [1.0, 2.0, 3.0]
