@@ -469,6 +469,8 @@ def test_generated_pools_are_drawn_once_saved_and_read_back_as_prefixes(monkeypa
     # a larger one is drawn (with the progress asked for) and saved beside it
     data.load_synthetic(replace(small, n_synthetic_train=41), progress=True)
     assert drawn == [((data.SYNTHETIC_SEED, "train", 41), {"progress": True})]
+    folder = tmp_path / "nested" / "data" / f"synthetic-{fp}"
+    assert sorted(p.name for p in folder.iterdir()) == ["test-20.npz", "train-40.npz", "train-41.npz"]  # no temporary left
 
 
 class _FakeSVHN:
