@@ -434,6 +434,21 @@ def test_batch_sources_transform_training_images_and_keep_the_memory_format(smok
     for source in (sources["train"], sources["validation"]):
         x, _ = next(iter(source))
         assert x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    # random transforms, in training and in evaluation, draw from the sources' own generators
+    cfg = replace(cfg, eval_transform="rotate180")
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    draws = [[_all(s)[0] for s in build_batches(make_splits(pools, smoke, cfg), cfg, torch.device("cpu")).values()]
+             for _ in range(2)]
+    assert torch.equal(torch.get_rng_state(), before)
+    for first, second in zip(*draws):
+        assert torch.equal(first, second)
+    # the PIL pipeline applies the training transform too
+    pil = replace(cfg, pipeline="pil", channels_last=False)
+    shifted, upright = (build_batches(make_splits(pools, smoke, c), c, torch.device("cpu"))["train"]
+                        for c in (pil, replace(pil, train_transform="none")))
+    (x, y), (p, q) = next(iter(shifted)), next(iter(upright))
+    assert torch.equal(y, q) and not torch.equal(x, p)
 
 
 SMALL = dict(name="small", n_train=30, n_test=20, n_validation=10, epoch_scale=0.1, n_synthetic_train=40,
