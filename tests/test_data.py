@@ -422,6 +422,7 @@ def test_the_batch_sources_of_a_run(pipeline, normalize, smoke, pools):
     torch.testing.assert_close(x_again, tx, rtol=0, atol=0)
     other = build_batches(splits, replace(cfg, seed=5), torch.device("cpu"))
     assert not torch.equal(_all(other["train"])[1], ty)
+    assert len(_all(other["train_eval"])[1]) == len(splits["train"].labels)  # no limit unless asked
 
 
 def test_batch_sources_transform_training_images_and_keep_the_memory_format(smoke, pools):
