@@ -212,6 +212,7 @@ def test_prune_keeps_what_is_kept_copies_under_other_names_links_and_files(tmp_p
     link = smoke / ("a" * 20 + "-" + "d" * 12)
     link.symlink_to(other, target_is_directory=True)  # a link to an entry kept elsewhere
     (smoke / ("e" * 20 + "-" + "f" * 12)).write_text(meta)  # a file with an entry's name
+    (smoke / "0-notes.txt").write_text("listed first")  # a file before every entry ends nothing
     assert cache.prunable(get_profile("smoke"), keep={name}) == []  # the kept entry, the copy, the link, the file
     assert cache.prunable(get_profile("smoke"), keep=set()) == [smoke / name]
     assert (other / "meta.json").is_file()
@@ -239,3 +240,18 @@ def test_small_cache_helpers_empty_cells_missing_folders_probe_names_and_entry_f
     (tmp_path / "smoke" / name).mkdir()
     (tmp_path / "smoke" / name / "meta.json").write_text(_json.dumps({"key": "a" * 20}))
     assert [e["folder"] for e in cache.entries(smoke)] == [name]
+
+
+def test_a_saves_temporary_folder_is_prunable_only_past_ten_minutes(tmp_path, monkeypatch):
+    import time
+
+    from svhn_debug import cache
+    from svhn_debug.profiles import get_profile
+
+    monkeypatch.setenv("SVHN_DEBUG_CACHE", str(tmp_path))
+    leftover = tmp_path / "smoke" / ".probe.1234"
+    leftover.mkdir(parents=True)
+    born = leftover.stat().st_mtime
+    for age, prunable in ((599.5, False), (600.0, False), (600.5, True)):
+        monkeypatch.setattr(time, "time", lambda: born + age)
+        assert cache.prunable(get_profile("smoke"), keep=set()) == ([leftover] if prunable else []), age

@@ -143,3 +143,46 @@ def test_default_jobs_divides_the_usable_cores_by_the_threads_of_a_run(monkeypat
     assert runner.default_jobs(0) == 8
     monkeypatch.setattr(datagen, "usable_cores", lambda: 1)
     assert runner.default_jobs(4) == 1
+
+
+def test_what_differs_names_a_new_cache_format():
+    parts = {"config": {"lr": 0.1}, "profile": {"n_train": 1}, "data": "synthetic:x"}
+    said = runner._what_differs({**parts, "format": 3}, {**parts, "format": 4})
+    assert said == ["cache format 3 -> 4"]
+
+
+def test_the_entries_in_use_are_those_of_the_profile_and_registry_asked_for(monkeypatch):
+    asked = []
+    rows = [{"folder": "a" * 20 + "-x"}, {"folder": None}]
+    monkeypatch.setattr(runner, "status", lambda profile, registry: asked.append((profile, registry)) or rows)
+    assert runner.referenced_entries("the profile", "the registry") == {"a" * 20 + "-x"}
+    assert asked == [("the profile", "the registry")]
+
+
+def test_batches_of_an_experiment_are_its_splits_and_sources_on_the_cpu(register_tiny, smoke, pools):
+    from svhn_debug import logbook
+    from svhn_debug.data import build_batches, make_splits
+
+    register_tiny("sound")
+    register_tiny("halved", "sound", split="colleague", eval_transform="rotate180", batch_size=64)
+    got = runner.batches_of("halved", smoke, logbook.BOOK)
+    config = logbook.BOOK.get("halved").config
+    splits = make_splits(pools, smoke, config)
+    assert set(got["splits"]) == set(splits) and set(got["batches"]) == {"train", "train_eval", "validation", "test"}
+    for name, split in splits.items():
+        assert torch.equal(got["splits"][name].indices, split.indices) and got["splits"][name].pool == split.pool
+    for name, source in build_batches(splits, config, torch.device("cpu")).items():
+        (x, y), (x2, y2) = next(iter(got["batches"][name])), next(iter(source))
+        assert torch.equal(x, x2) and torch.equal(y, y2) and x.device.type == "cpu" and len(y) == 64
+    # the registry and the profile asked for, not the book's and the active one
+    from dataclasses import replace as _replace
+
+    from svhn_debug.registry import Registry
+
+    other = Registry(root=config)
+    other.register("halved", None, "?", batch_size=32)
+    assert len(next(iter(runner.batches_of("halved", smoke, other)["batches"]["train"]))[1]) == 32
+    smaller = _replace(smoke, name="smaller", n_train=760, n_synthetic_train=700)  # a prefix of the saved pool
+    assert len(runner.batches_of("halved", smaller, logbook.BOOK)["splits"]["validation"].labels) == 700 // 2
+    # by default: the active profile and the book's registry (here the registered tiny one)
+    assert runner.batches_of("halved")["splits"]["train"].indices.tolist() == splits["train"].indices.tolist()
