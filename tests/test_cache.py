@@ -255,3 +255,15 @@ def test_a_saves_temporary_folder_is_prunable_only_past_ten_minutes(tmp_path, mo
     for age, prunable in ((599.5, False), (600.0, False), (600.5, True)):
         monkeypatch.setattr(time, "time", lambda: born + age)
         assert cache.prunable(get_profile("smoke"), keep=set()) == ([leftover] if prunable else []), age
+
+
+def test_json_files_are_written_into_new_and_existing_folders_and_replaced_whole(tmp_path):
+    import json as _json
+
+    from svhn_debug import cache
+
+    first = cache.write_json(tmp_path / "new" / "deeper" / "a.json", {"n": 1})
+    cache.write_json(tmp_path / "new" / "deeper" / "b.json", {"n": 2})  # the folder exists now
+    cache.write_json(first, {"n": 3})
+    assert _json.loads(first.read_text()) == {"n": 3}
+    assert sorted(p.name for p in (tmp_path / "new" / "deeper").iterdir()) == ["a.json", "b.json"]

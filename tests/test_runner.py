@@ -186,3 +186,17 @@ def test_batches_of_an_experiment_are_its_splits_and_sources_on_the_cpu(register
     assert len(runner.batches_of("halved", smaller, logbook.BOOK)["splits"]["validation"].labels) == 700 // 2
     # by default: the active profile and the book's registry (here the registered tiny one)
     assert runner.batches_of("halved")["splits"]["train"].indices.tolist() == splits["train"].indices.tolist()
+
+
+def test_an_entry_is_intact_when_the_cache_verifies_that_folder(monkeypatch, tmp_path):
+    from svhn_debug import cache
+
+    checked = []
+
+    def verify(folder):
+        checked.append(folder)
+        if folder.name == "damaged":
+            raise cache.CorruptEntry(folder, "steps.csv: unreadable")
+    monkeypatch.setattr(cache, "verify", verify)
+    assert runner._intact(tmp_path / "fine") and not runner._intact(tmp_path / "damaged")
+    assert checked == [tmp_path / "fine", tmp_path / "damaged"]
