@@ -482,8 +482,8 @@ def test_generated_pools_are_drawn_once_saved_and_read_back_as_prefixes(monkeypa
     smaller = data.load_synthetic(replace(small, n_synthetic_train=25), progress=False)
     assert drawn == [] and torch.equal(smaller.train_images, pools.train_images[:25])
     assert torch.equal(smaller.train_labels, pools.train_labels[:25])
-    # a larger one is drawn (with the progress asked for) and saved beside it
-    data.load_synthetic(replace(small, n_synthetic_train=41), progress=True)
+    # a larger one is drawn (showing progress unless told not to) and saved beside it
+    data.load_synthetic(replace(small, n_synthetic_train=41))
     assert drawn == [((data.SYNTHETIC_SEED, "train", 41), {"progress": True})]
     folder = tmp_path / "nested" / "data" / f"synthetic-{fp}"
     assert sorted(p.name for p in folder.iterdir()) == ["test-20.npz", "train-40.npz", "train-41.npz"]  # no temporary left
