@@ -264,6 +264,6 @@ def test_json_files_are_written_into_new_and_existing_folders_and_replaced_whole
 
     first = cache.write_json(tmp_path / "new" / "deeper" / "a.json", {"n": 1})
     cache.write_json(tmp_path / "new" / "deeper" / "b.json", {"n": 2})  # the folder exists now
-    cache.write_json(first, {"n": 3})
-    assert _json.loads(first.read_text()) == {"n": 3}
+    cache.write_json(first, {"n": 3, "a": [1]})
+    assert first.read_text() == '{\n "a": [\n  1\n ],\n "n": 3\n}'  # sorted and indented: stable diffs
     assert sorted(p.name for p in (tmp_path / "new" / "deeper").iterdir()) == ["a.json", "b.json"]

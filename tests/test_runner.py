@@ -200,3 +200,13 @@ def test_an_entry_is_intact_when_the_cache_verifies_that_folder(monkeypatch, tmp
     monkeypatch.setattr(cache, "verify", verify)
     assert runner._intact(tmp_path / "fine") and not runner._intact(tmp_path / "damaged")
     assert checked == [tmp_path / "fine", tmp_path / "damaged"]
+
+
+def test_what_differs_names_changed_added_and_removed_settings_but_not_the_seed():
+    parts = {"profile": {"n_train": 1}, "data": "synthetic:x", "format": 4}
+    said = runner._what_differs({**parts, "config": {"lr": 0.1, "legacy": 1, "seed": 0}},
+                                {**parts, "config": {"lr": 0.2, "width": 0.5, "seed": 1}})
+    assert said == ["configuration: legacy 1 -> None, lr 0.1 -> 0.2, width None -> 0.5"]
+    assert runner._what_differs({**parts, "config": {"seed": 0}}, {**parts, "config": {"seed": 1}}) == []
+    # an entry written before configurations were recorded
+    assert runner._what_differs(parts, {**parts, "config": {"lr": 0.1}}) == ["configuration: lr None -> 0.1"]
