@@ -562,7 +562,7 @@ def test_where_the_data_come_from(monkeypatch, tmp_path):
     monkeypatch.setattr(data, "load_synthetic", lambda profile, progress: loaded.append(("synthetic", profile, progress)))
     small = Profile(**SMALL)
     data.load_pools(small, "svhn")
-    data.load_pools(small, "synthetic", progress=True)
+    data.load_pools(small, "synthetic")  # with progress unless told otherwise
     data.load_pools(small, "synthetic", progress=False)
     assert loaded == [("svhn", small), ("synthetic", small, True), ("synthetic", small, False)]
 

@@ -210,3 +210,14 @@ def test_what_differs_names_changed_added_and_removed_settings_but_not_the_seed(
     assert runner._what_differs({**parts, "config": {"seed": 0}}, {**parts, "config": {"seed": 1}}) == []
     # an entry written before configurations were recorded
     assert runner._what_differs(parts, {**parts, "config": {"lr": 0.1}}) == ["configuration: lr None -> 0.1"]
+
+
+def test_workers_start_from_a_fork_server_that_preloads_the_package_else_spawn(monkeypatch):
+    import multiprocessing
+    import multiprocessing.forkserver
+
+    context = runner._process_context()
+    assert context.get_start_method() == "forkserver"
+    assert multiprocessing.forkserver._forkserver._preload_modules == ["svhn_debug.worker_start"]
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])  # no fork server here
+    assert runner._process_context().get_start_method() == "spawn"
