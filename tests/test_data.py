@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -314,7 +315,17 @@ def test_usable_cores_are_the_affinity_else_the_cpu_count_else_one(monkeypatch):
     assert datagen.usable_cores() == 1
 
 
-def _decode_shifts(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+@contextlib.contextmanager
+def _global_rng_untouched():
+    """Fails unless what runs inside draws only from generators of its own, never from torch's
+    global one (a run's other random streams would shift with it)."""
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    yield
+    assert torch.equal(torch.get_rng_state(), before), "drew from torch's global generator"
+
+
+def _decode_shifts(out: torch.Tensor) -> torch.Tensor:
     """Each image's (row, column) shift, read off the centre pixel of images whose pixels are
     all different."""
     centre = out[:, 0, 16, 16].round().long()
@@ -325,12 +336,10 @@ def test_shifts_are_the_generators_draws_of_minus_two_to_two_in_each_direction()
     from svhn_debug.data import shift_batch
 
     x = torch.arange(32 * 32, dtype=torch.float32).reshape(1, 1, 32, 32).expand(500, 3, 32, 32).contiguous()
-    torch.manual_seed(0)
-    before = torch.get_rng_state()
-    out = shift_batch(x, torch.Generator().manual_seed(5))
-    assert torch.equal(torch.get_rng_state(), before)  # the run's own generator, not the global one
+    with _global_rng_untouched():
+        out = shift_batch(x, torch.Generator().manual_seed(5))
     expected = torch.randint(-2, 3, (500, 2), generator=torch.Generator().manual_seed(5))
-    assert torch.equal(_decode_shifts(out, x), expected)  # row shift first, pixel (i, j) from (i+dy, j+dx)
+    assert torch.equal(_decode_shifts(out), expected)  # row shift first, pixel (i, j) from (i+dy, j+dx)
     assert set(expected.flatten().tolist()) == {-2, -1, 0, 1, 2}
 
 
@@ -338,10 +347,8 @@ def test_jitter_scales_each_image_by_its_own_brightness_and_contrast_and_clamps(
     from svhn_debug.data import shift_jitter_batch
 
     def jitter(x):
-        torch.manual_seed(0)
-        before = torch.get_rng_state()
-        out = shift_jitter_batch(x, torch.Generator().manual_seed(3))
-        assert torch.equal(torch.get_rng_state(), before)
+        with _global_rng_untouched():
+            out = shift_jitter_batch(x, torch.Generator().manual_seed(3))
         assert torch.equal(out, shift_jitter_batch(x, torch.Generator().manual_seed(3)))
         return out
 
@@ -369,10 +376,8 @@ def test_the_notebooks_rotation_draws_one_angle_in_0_to_180_per_image_from_the_r
 
     angles = []
     monkeypatch.setattr(data, "rotate_batch", lambda x, degrees: angles.append(degrees) or x)
-    torch.manual_seed(0)
-    before = torch.get_rng_state()
-    data.apply_transform(torch.zeros(400, 3, 32, 32), "rotate180", torch.Generator().manual_seed(9))
-    assert torch.equal(torch.get_rng_state(), before)
+    with _global_rng_untouched():
+        data.apply_transform(torch.zeros(400, 3, 32, 32), "rotate180", torch.Generator().manual_seed(9))
     assert torch.equal(angles[0], torch.rand(400, generator=torch.Generator().manual_seed(9)) * 180.0)
 
 
@@ -388,9 +393,12 @@ def test_the_batch_sources_of_a_run(pipeline, normalize, smoke, pools):
     cfg = replace(COLLEAGUE, pipeline=pipeline, normalize=normalize, split="sound", train_transform="none",
                   eval_transform="none", batch_size=100, seed=4, eval_splits=("train", "validation", "test"))
     splits = make_splits(pools, smoke, cfg)
-    torch.manual_seed(0)
-    before = torch.get_rng_state()
-    sources = build_batches(splits, cfg, torch.device("cpu"), eval_limit=150)
+    with _global_rng_untouched():
+        # training first, as in a run: the PIL loaders share one generator, which every iteration
+        # of any of them advances
+        sources = build_batches(splits, cfg, torch.device("cpu"), eval_limit=150)
+        tx, ty = _all(sources["train"])
+        evaluated = {key: _all(sources[key]) for key in ("train_eval", "validation", "test")}
     assert set(sources) == {"train", "train_eval", "validation", "test"}
     assert isinstance(sources["train"], torch.utils.data.DataLoader) == (pipeline == "pil")
 
@@ -404,18 +412,14 @@ def test_the_batch_sources_of_a_run(pipeline, normalize, smoke, pools):
     def scaled(images):
         return (images.float() / 255 - mean) / std
 
-    # training (first, as in a run: the PIL loaders share one generator, which every iteration
-    # of any of them advances): every image once an epoch, shuffled by the run's seed, from its
-    # own generator
-    tx, ty = _all(sources["train"])
+    # training: every image once an epoch, shuffled by the run's seed, from its own generator
     assert len(ty) == len(splits["train"].labels) and not torch.equal(ty, splits["train"].labels)
     assert sorted(ty.tolist()) == sorted(splits["train"].labels.tolist())
     # evaluation: every image of its split in the split's order (the training split's first 150 only)
     for key, name, n in (("train_eval", "train", 150), ("validation", "validation", None), ("test", "test", None)):
-        x, y = _all(sources[key])
+        x, y = evaluated[key]
         assert torch.equal(y, splits[name].labels[:n])
         torch.testing.assert_close(x, scaled(splits[name].images[:n]), rtol=0, atol=1e-5)
-    assert torch.equal(torch.get_rng_state(), before)
     again = build_batches(splits, cfg, torch.device("cpu"), eval_limit=150)
     x_again, y_again = _all(again["train"])
     assert torch.equal(y_again, ty)
@@ -437,11 +441,9 @@ def test_batch_sources_transform_training_images_and_keep_the_memory_format(smok
         assert x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
     # random transforms, in training and in evaluation, draw from the sources' own generators
     cfg = replace(cfg, eval_transform="rotate180")
-    torch.manual_seed(0)
-    before = torch.get_rng_state()
-    draws = [[_all(s)[0] for s in build_batches(make_splits(pools, smoke, cfg), cfg, torch.device("cpu")).values()]
-             for _ in range(2)]
-    assert torch.equal(torch.get_rng_state(), before)
+    with _global_rng_untouched():
+        draws = [[_all(s)[0] for s in build_batches(make_splits(pools, smoke, cfg), cfg, torch.device("cpu")).values()]
+                 for _ in range(2)]
     for first, second in zip(*draws):
         assert torch.equal(first, second)
     # the PIL pipeline applies the training transform too
@@ -588,10 +590,8 @@ def test_the_splits_cut_from_a_small_pool():
     assert splits["train"].indices.tolist() == list(range(40))
     assert splits["test"].pool == "test" and splits["test"].indices.tolist() == list(range(30))
     # colleague: the training images halved at random by the run's seed (the first half one shorter)
-    torch.manual_seed(0)
-    before = torch.get_rng_state()
-    cut = make_splits(pools, replace(profile, n_train=41), replace(COLLEAGUE, split="colleague", seed=3))
-    assert torch.equal(torch.get_rng_state(), before)
+    with _global_rng_untouched():
+        cut = make_splits(pools, replace(profile, n_train=41), replace(COLLEAGUE, split="colleague", seed=3))
     assert cut["train"].indices.tolist() == list(range(41))
     assert len(cut["validation"].labels) == 20 and len(cut["test"].labels) == 21
     assert sorted(cut["validation"].indices.tolist() + cut["test"].indices.tolist()) == list(range(41))

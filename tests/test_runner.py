@@ -175,14 +175,12 @@ def test_batches_of_an_experiment_are_its_splits_and_sources_on_the_cpu(register
         (x, y), (x2, y2) = next(iter(got["batches"][name])), next(iter(source))
         assert torch.equal(x, x2) and torch.equal(y, y2) and x.device.type == "cpu" and len(y) == 64
     # the registry and the profile asked for, not the book's and the active one
-    from dataclasses import replace as _replace
-
     from svhn_debug.registry import Registry
 
     other = Registry(root=config)
     other.register("halved", None, "?", batch_size=32)
     assert len(next(iter(runner.batches_of("halved", smoke, other)["batches"]["train"]))[1]) == 32
-    smaller = _replace(smoke, name="smaller", n_train=760, n_synthetic_train=700)  # a prefix of the saved pool
+    smaller = replace(smoke, name="smaller", n_train=760, n_synthetic_train=700)  # a prefix of the saved pool
     assert len(runner.batches_of("halved", smaller, logbook.BOOK)["splits"]["validation"].labels) == 700 // 2
     # by default: the active profile and the book's registry (here the registered tiny one)
     assert runner.batches_of("halved")["splits"]["train"].indices.tolist() == splits["train"].indices.tolist()
