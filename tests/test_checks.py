@@ -575,6 +575,15 @@ def _phases(monitor, evaluations, trainings):
     ([1.0, 0.9, 1.0, 1.1], [[2.0], [1.5], [1.6], [1.7]], False),  # training rises too: not overfitting
     ([1.0, 0.9, 0.93, 0.95], [[2.0], [1.5], [1.0], [0.5]], False),  # rises by less than 10% of its lowest
     ([1.0, 0.9, 1.1, 1.0], [[2.0], [1.5], [1.0], [0.5]], False),  # not rising at both of the last evaluations
+    ([1.0, 0.9, 1.1, 1.1], [[2.0], [1.5], [1.0], [0.5]], False),  # level at the last one is not rising
+    ([1.0, 0.9, 1.0, 1.1], [[2.0], [1.0], [1.0], [1.0]], False),  # level training is not falling
+    ([1.0, 0.9, 1.0, 1.1], [[2.0], [1.5], [1.6], [1.0]], False),  # falling overall, but not at each evaluation
+    ([1.0, 0.9, 0.95, 1.1], [[2.0], [1.5], [1.0], [0.5]], True),  # the margin is the last evaluation's, not the middle one's
+    ([1.2, 1.0, 1.05, 1.1], [[2.0], [1.5], [1.0], [0.5]], True),  # exactly 10% above the lowest is enough
+    ([1.0, 0.9, 1.0, 1.1], [[2.0], [1.5], [], [0.5]], False),  # two evaluations without a step between: not judged
+    # five evaluations: the last three and the training between them count, not the window before them
+    ([1.0, 0.9, 1.0, 1.1, 1.2], [[2.0], [1.0], [1.5], [1.2], [0.9]], True),
+    ([1.0, 1.0, 0.9, 1.0, 1.1], [[2.0], [1.5], [1.2], [0.9], [1.0]], False),
 ])
 def test_overfitting_needs_a_rising_evaluation_loss_a_falling_training_loss_and_a_margin(evaluations, trainings, named):
     model, opt = fresh()
@@ -842,3 +851,230 @@ def test_the_runner_checks_the_data_behind_the_scripts_own_loaders(tmp_path, pla
 
 
 
+
+
+# --------------------------------------------------------------------------- what a report says
+
+
+def test_overfitting_says_what_rose_what_fell_and_keeps_the_losses():
+    model, opt = fresh()
+    with TrainingMonitor(model, opt) as monitor:
+        _phases(monitor, [1.0, 0.9, 1.0, 1.1], [[2.0], [1.5], [1.0], [0.5]])
+        f = {f.code: f for f in monitor.findings()}["OVERFITTING"]
+    assert f.message.startswith("The evaluation loss rose from 0.9 to 1.1 over the last 3 evaluations (lowest 0.9) "
+                                "while the mean training loss fell from 1.5 to 0.5. ")
+    assert f.evidence == {"evaluation_losses": [1.0, 0.9, 1.0, 1.1], "training_losses": [1.5, 1.0, 0.5], "lowest": 0.9}
+
+
+def test_unnormalised_inputs_quote_each_channels_mean_and_spread():
+    import re
+    model, opt = fresh()
+    f = codes(model, opt, steps=5, scale=40.0, shift=128.0)["UNNORMALISED_INPUTS"]
+    said = re.search(r"per-channel means \(([^)]*)\) and standard deviations \(([^)]*)\)\.", f.message)
+    assert said, f.message
+    for text, values in zip(said.groups(), (f.evidence["mean"], f.evidence["std"])):
+        quoted = [float(v) for v in text.split(", ")]
+        assert quoted == pytest.approx(values, rel=0.05) and len(quoted) == D
+
+
+def test_split_overlap_says_how_many_of_which_split():
+    pool = torch.arange(40, dtype=torch.float32).reshape(10, 4)
+    f, = check_splits(pool, {"test": torch.cat([pool[:3], pool[:1] + 100])})
+    assert f.message.startswith("3 of 4 samples of the test split (75%) are also training samples. ")
+    assert f.evidence == {"split": "test", "shared": 3, "size": 4} and f.step is None
+
+
+def test_splits_of_arrays_and_of_tensors_that_carry_a_graph_are_compared_by_content():
+    import numpy as np
+    pool = np.arange(40, dtype=np.float32).reshape(10, 4)
+    assert check_splits(pool[:6], {"test": pool[6:]}) == []  # arrays, all different: no overlap
+    assert check_splits(pool[:6], {"test": pool[4:]})[0].evidence["shared"] == 2
+    features = torch.randn(8, 4, requires_grad=True)
+    assert check_splits(features[:5], {"test": features[3:]})[0].evidence["shared"] == 2
+
+
+def test_samples_with_the_same_values_in_another_shape_are_different_samples():
+    train_set = torch.utils.data.TensorDataset(torch.zeros(1, 2, 3))
+    test_set = torch.utils.data.TensorDataset(torch.zeros(1, 3, 2))
+    assert check_splits(train_set, {"test": test_set}) == []
+
+
+class _Jittered(torch.utils.data.Dataset):
+    """Items that are bare tensors (no label), random in their last value only."""
+
+    def __len__(self):
+        return 20
+
+    def __getitem__(self, i):
+        return torch.tensor([float(i), float(torch.rand(()))])
+
+
+def test_eval_transforms_reads_eight_samples_and_names_them_evaluation_by_default():
+    f, = check_eval_transforms(_Jittered())
+    assert f.message.startswith("8 of 8 evaluation samples read twice gave different inputs. ")
+    assert f.evidence == {"dataset": "evaluation", "differing": 8, "read": 8}
+
+
+def test_no_findings_is_one_line_under_the_checks_name():
+    from svhn_debug.checks import format_findings
+    assert format_findings([]) == "svhn_debug.checks: no findings"
+
+
+def _loop_with_loaders(model, opt, train_sets, eval_sets=(), steps_before=0):
+    """A loop that draws its batches from DataLoaders and evaluates with a loss module."""
+    loss_fn = nn.CrossEntropyLoss()
+    for _ in range(steps_before):
+        opt.step()  # stepped before any forward pass (as some scripts do to silence a scheduler warning)
+    for ds in train_sets:
+        for x, y in torch.utils.data.DataLoader(ds, batch_size=16):
+            loss_fn(model(x), y).backward()
+            opt.step()
+            opt.zero_grad()
+    with torch.no_grad():
+        for ds in eval_sets:
+            for x, y in torch.utils.data.DataLoader(ds, batch_size=16):
+                loss_fn(model(x), y)
+
+
+def _labelled(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    x, y = batch(g, n=n)
+    return torch.utils.data.TensorDataset(x, y)
+
+
+def _data_line(train, evaluation):
+    return (f"data: {train} training and {evaluation} evaluation dataset(s) behind the script's DataLoaders checked "
+            "for shared samples and random evaluation transforms")
+
+
+def test_the_coverage_names_the_optimizer_the_model_the_loss_and_the_data():
+    model, opt = fresh()
+    with GlobalAttach() as attach:
+        _loop_with_loaders(model, opt, [_labelled(48, 1)], [_labelled(32, 2)])
+        assert attach.data_findings() == []
+    assert attach.coverage() == [
+        "monitored: Adam over 3 step(s) on Sequential (676 parameters); loss read from .backward()",
+        _data_line(1, 1)]
+
+
+def test_every_training_loader_is_checked_against_the_evaluation_ones():
+    model, opt = fresh()
+    first, second = _labelled(32, 1), _labelled(32, 2)
+    with GlobalAttach() as attach:
+        _loop_with_loaders(model, opt, [first, second], [torch.utils.data.Subset(second, range(8))])
+        found = attach.data_findings()
+    assert attach.train_sets == [first, second] and len(attach.eval_sets) == 1
+    assert [f.evidence["shared"] for f in found] == [8] and attach.coverage()[-1] == _data_line(2, 1)
+
+
+def test_training_without_an_evaluation_loader_says_no_split_was_checked():
+    model, opt = fresh()
+    with GlobalAttach() as attach:
+        _loop_with_loaders(model, opt, [_labelled(32, 1)])
+        attach.data_findings()
+    assert attach.coverage()[-1] == _data_line(1, 0) + " (no evaluation loader was iterated, so no split check)"
+
+
+def test_a_step_before_any_forward_pass_is_not_monitored_and_the_rest_is():
+    model, opt = fresh()
+    with GlobalAttach(interval=7) as attach:
+        _loop_with_loaders(model, opt, [_labelled(32, 1)], steps_before=2)
+    monitor, = attach.monitors
+    assert monitor.model is model and monitor.steps == 2 and monitor.t.interval == 7
+
+
+def test_only_the_first_three_losses_graphs_are_read(monkeypatch):
+    from svhn_debug import checks
+    read = []
+    monkeypatch.setattr(checks, "read_graph", lambda loss: read.append(loss) or checks.GraphFacts())
+    model, opt = fresh()
+    with GlobalAttach() as attach:
+        _loop_with_loaders(model, opt, [_labelled(96, 1)])
+    assert len(read) == 3 and attach.backward_calls == 6
+
+
+def test_the_model_is_remembered_once_however_often_it_is_called():
+    model, opt = fresh()
+    with GlobalAttach() as attach:
+        _loop_with_loaders(model, opt, [_labelled(64, 1)], [_labelled(64, 2)])
+    assert attach._top == [model]
+
+
+def test_hand_made_batches_functional_activations_and_no_loss_are_each_said():
+    torch.manual_seed(0)
+    model = _FunctionalRelu()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with GlobalAttach() as attach:
+        for _ in range(2):
+            model(torch.randn(4, D))
+            for p in model.parameters():
+                p.grad = torch.ones_like(p)  # gradients set by hand: no .backward(), so no loss
+            opt.step()
+    assert attach.coverage() == [
+        "monitored: SGD over 2 step(s) on _FunctionalRelu (676 parameters); no training loss seen",
+        "not seen: activation layers (the model applies its activations as functions, such as F.relu or torch.tanh), "
+        "so SATURATED_ACTIVATIONS could not judge them",
+        "not seen: the training loss (.backward() was never called on a scalar), so NOT_LEARNING, OSCILLATING_LOSS, "
+        "NON_FINITE_LOSS and LOSS_INPUT_MISMATCH could not be judged",
+        "not seen: no DataLoader was iterated (batches built by hand), so the data splits and evaluation transforms "
+        "were not checked (call check_splits and check_eval_transforms)"]
+
+
+def test_nothing_stepped_is_said_and_nothing_else():
+    with GlobalAttach() as attach:
+        mlp()(torch.randn(2, D))
+    assert attach.coverage() == [
+        "not seen: no optimizer stepped, so nothing was monitored (weights updated by hand, or training never "
+        "started): none of the training checks ran"]
+
+
+def test_a_training_set_over_the_limit_is_not_hashed_and_says_so():
+    attach = GlobalAttach()
+    big = torch.utils.data.TensorDataset(torch.zeros(100_001, 1))
+    attach.train_sets, attach.eval_sets = [big], [torch.utils.data.TensorDataset(torch.ones(4, 1))]
+    assert attach.data_findings() == []
+    assert attach.data_skipped == ["TensorDataset of 100,001 (more than 100,000 samples)"]
+
+
+def _saturating_from(start):
+    """Batches of the usual scale until step ``start``, then 300 times larger (tanh saturates)."""
+    calls = []
+
+    def data(g):
+        x, y = batch(g)
+        calls.append(1)
+        return (x * 300 if len(calls) > start else x), y
+    return data
+
+
+def test_activations_are_judged_at_sampled_training_steps_only():
+    model, opt = fresh(act=nn.Tanh)  # saturating from step 3 on: first looked at at step 10
+    f = codes(model, opt, steps=12, data=_saturating_from(3))["SATURATED_ACTIVATIONS"]
+    assert f.step == 10 and f.message.startswith("99% of tanh outputs beyond ±0.99 at layer 1. ")
+    assert f.evidence == {"layer": "1", "share": pytest.approx(0.988, abs=5e-4)}
+    model, opt = fresh(act=nn.Tanh)  # saturated only in the evaluations (no gradients, eval mode): not judged
+    g = torch.Generator().manual_seed(1)
+    with TrainingMonitor(model, opt) as monitor:
+        train(model, opt, steps=30, eval_every=10)
+        model.eval()
+        with torch.no_grad():
+            model(batch(g)[0] * 300)
+        assert "SATURATED_ACTIVATIONS" not in {f.code for f in monitor.findings()}
+
+
+def test_the_same_factor_allows_rounding_relative_to_the_factor():
+    from svhn_debug.checks import _same_factor_above_one as same
+    assert same([100.0, 100.0 * (1 + 5e-7)]) and not same([100.0, 100.0 * (1 + 2e-6)])  # rates held in float32
+    assert same([1.01] * 20) and not same([1.01, 1.02]) and not same([0.5, 0.5]) and not same([])
+
+
+def test_leaving_restores_torch_and_leaving_again_or_unentered_changes_nothing():
+    from torch.nn import functional as F
+    originals = (torch.Tensor.backward, F.cross_entropy, F.mse_loss, torch.utils.data.DataLoader.__iter__)
+    model, opt = fresh()
+    attach = GlobalAttach()
+    with attach:
+        _loop_with_loaders(model, opt, [_labelled(32, 1)], [_labelled(16, 2)])
+    attach.__exit__(None, None, None)
+    GlobalAttach().__exit__(None, None, None)
+    assert (torch.Tensor.backward, F.cross_entropy, F.mse_loss, torch.utils.data.DataLoader.__iter__) == originals
