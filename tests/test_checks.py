@@ -158,6 +158,7 @@ def test_training_in_eval_mode_after_the_first_evaluation():
     model, opt = fresh(bn=True)
     found = codes(model, opt, steps=40, eval_every=10, restore=False)
     assert "TRAIN_IN_EVAL_MODE" in found and found["TRAIN_IN_EVAL_MODE"].step == 10
+    assert found["TRAIN_IN_EVAL_MODE"].evidence == {"layers_in_eval_mode": 1}
 
 
 def test_eval_mode_without_batchnorm_or_dropout_is_not_reported():
@@ -691,6 +692,7 @@ def _lr_codes(factor, steps: int, **options) -> dict:
 def test_lr_growth_in_steps_is_named_at_the_third_jump():
     found = _lr_codes(lambda s: 2.0 ** (s // 5), 40)  # doubling every 5 steps
     assert found["LR_GROWTH"].evidence["shape"] == "stepwise" and found["LR_GROWTH"].step == 15
+    assert found["LR_GROWTH"].evidence["every_steps"] == 5 and "about every 5 steps" in found["LR_GROWTH"].message
 
 
 def test_lr_growth_that_is_linear_and_never_levels_off_is_named():
@@ -1078,3 +1080,82 @@ def test_leaving_restores_torch_and_leaving_again_or_unentered_changes_nothing()
     attach.__exit__(None, None, None)
     GlobalAttach().__exit__(None, None, None)
     assert (torch.Tensor.backward, F.cross_entropy, F.mse_loss, torch.utils.data.DataLoader.__iter__) == originals
+
+
+@pytest.mark.parametrize("loss_fn, named", [(nn.BCELoss(), False), (nn.BCEWithLogitsLoss(), False),
+                                            (nn.MSELoss(), True)])
+def test_an_autoencoders_inputs_that_are_its_bce_targets_are_not_unnormalised(loss_fn, named):
+    # images in [0, 1] (mean 0.5, spread 0.29: off centre by the rule) that a BCE loss also takes as
+    # targets must stay in [0, 1]; the same inputs reconstructed under a squared error are judged
+    torch.manual_seed(0)
+    squash = [nn.Sigmoid()] if isinstance(loss_fn, nn.BCELoss) else []
+    model = nn.Sequential(nn.Linear(D, 8), nn.ReLU(), nn.Linear(8, D), *squash)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    with TrainingMonitor(model, opt) as monitor:
+        for _ in range(5):
+            x = torch.rand(64, D)
+            loss_fn(model(x), x).backward()
+            opt.step()
+            opt.zero_grad()
+        found = {f.code for f in monitor.findings()}
+    assert ("UNNORMALISED_INPUTS" in found) == named and monitor.inputs_are_targets == (not named)
+
+
+def test_the_monitor_reads_the_first_three_losses_graphs(monkeypatch):
+    from svhn_debug import checks
+    read = []
+    monkeypatch.setattr(checks, "read_graph", lambda loss: read.append(loss) or checks.GraphFacts())
+    model, opt = fresh()
+    codes(model, opt, steps=6)
+    assert len(read) == 3
+
+
+def test_targets_out_of_reach_must_be_more_than_the_share_allowed():
+    from svhn_debug.checks import output_range_problem
+    out = torch.sigmoid(torch.randn(64, requires_grad=True))
+    targets = torch.rand(64) * 0.5
+    targets[0] = 2.0  # one of 64 out of a sigmoid's reach
+    assert output_range_problem(nn.functional.mse_loss(out, targets), share=1 / 64) is None
+    assert "(2% of them out of reach)" in output_range_problem(nn.functional.mse_loss(out, targets), share=1 / 65)
+
+
+def test_an_oscillating_loss_keeps_the_spread_and_both_halves():
+    model, opt = fresh(lr=3.0, opt=torch.optim.SGD)
+    f = codes(model, opt, steps=120)["OSCILLATING_LOSS"]
+    e = f.evidence
+    assert set(e) == {"coefficient_of_variation", "first_half", "second_half"} and e["coefficient_of_variation"] > 0.5
+    assert f"did not fall ({e['first_half']:.3g} then {e['second_half']:.3g})" in f.message
+
+
+def test_a_two_class_problem_is_judged_against_guessing_too():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(D, 32), nn.ReLU(), nn.Linear(32, 2))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    found = codes(model, opt, steps=150, data=lambda g: (torch.randn(64, D, generator=g),
+                                                          torch.randint(0, 2, (64,), generator=g)))
+    assert "NOT_LEARNING" in found and found["NOT_LEARNING"].evidence["log_classes"] == pytest.approx(math.log(2))
+
+
+class _DictInput(nn.Module):
+    """A model called with a dict of tensors, as many libraries batch their inputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = mlp()
+
+    def forward(self, batch):
+        return self.net(batch["x"])
+
+
+def test_a_model_called_with_a_dict_is_monitored_without_error():
+    torch.manual_seed(0)
+    model = _DictInput()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    g = torch.Generator().manual_seed(0)
+    with TrainingMonitor(model, opt) as monitor:
+        for _ in range(12):
+            x, y = batch(g)
+            nn.CrossEntropyLoss()(model({"x": x}), y).backward()
+            opt.step()
+            opt.zero_grad()
+        assert monitor.findings() == [] and monitor.steps == 12
