@@ -126,7 +126,8 @@ def test_lr_growth_from_an_exponential_schedule():
 
 def test_lr_too_small():
     model, opt = fresh(lr=1e-7)
-    assert "LR_TOO_SMALL" in codes(model, opt, steps=40)
+    f = codes(model, opt, steps=40)["LR_TOO_SMALL"]
+    assert set(f.evidence) == {"median_update_ratio", "samples"} and f.evidence["samples"] == 3
 
 
 def test_not_learning_on_labels_unrelated_to_the_inputs():
@@ -693,6 +694,7 @@ def test_lr_growth_in_steps_is_named_at_the_third_jump():
     found = _lr_codes(lambda s: 2.0 ** (s // 5), 40)  # doubling every 5 steps
     assert found["LR_GROWTH"].evidence["shape"] == "stepwise" and found["LR_GROWTH"].step == 15
     assert found["LR_GROWTH"].evidence["every_steps"] == 5 and "about every 5 steps" in found["LR_GROWTH"].message
+    assert (found["LR_GROWTH"].evidence["lr_first"], found["LR_GROWTH"].evidence["lr_now"]) == (1e-3, 8e-3)
 
 
 def test_lr_growth_that_is_linear_and_never_levels_off_is_named():
@@ -1159,3 +1161,42 @@ def test_a_model_called_with_a_dict_is_monitored_without_error():
             opt.step()
             opt.zero_grad()
         assert monitor.findings() == [] and monitor.steps == 12
+
+
+def test_unchanged_weights_list_five_and_count_the_rest():
+    torch.manual_seed(0)
+    model = mlp(depth=6)  # seven weight tensors
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    f = codes(model, opt, steps=25)["UNCHANGED_WEIGHTS"]
+    assert f.message.startswith("7 of the 7 weight tensors the optimizer updates had a gradient but did not change at "
+                                "any of 3 sampled steps: 0.weight, 2.weight, 4.weight, 6.weight, 8.weight and 2 more "
+                                "(learning rate of their group: 0). ")
+    assert f.evidence == {"parameters": [f"{i}.weight" for i in range(0, 13, 2)], "learning_rates": [0.0],
+                          "sampled_steps": 3}
+
+
+def test_a_non_finite_loss_between_flushes_is_named_at_its_own_step():
+    model, opt = fresh()
+    calls = []
+
+    def poisoned_from_the_fourth(g):
+        x, y = batch(g)
+        calls.append(1)
+        if len(calls) > 3:
+            x[0, 0] = float("nan")
+        return x, y
+    found = codes(model, opt, steps=12, data=poisoned_from_the_fourth)
+    f = found["NON_FINITE_LOSS"]
+    assert (f.step, f.evidence["layer"], f.evidence["layer_step"], f.evidence["loss"]) == (3, "input", 3, "nan")
+    assert found["EXPLODING_GRADIENTS"].evidence == {"grad_norm": "nan"} and found["EXPLODING_GRADIENTS"].step == 10
+
+
+def test_a_rate_that_has_exactly_doubled_over_the_window_is_growth():
+    found = _lr_codes(lambda s: 1 + s / 500, 520, lr_rising_steps=500)
+    assert found["LR_GROWTH"].step == 500 and found["LR_GROWTH"].evidence["lr_now"] == 2e-3
+
+
+def test_the_extremes_of_an_empty_tensor_are_two_zeros():
+    from svhn_debug.checks import _extremes
+    assert torch.equal(_extremes(torch.empty(0, 3)), torch.zeros(2))
+    assert torch.equal(_extremes(torch.tensor([[1.0, -2.0], [3.0, 0.5]])), torch.tensor([3.0, -2.0]))
