@@ -4,16 +4,20 @@ None of these examples is the colleague's code: each plants one problem into a s
 written here, and each clean counterpart does the same job without it.
 """
 
+import math
+import re
 import subprocess
 import sys
-import math
 import textwrap
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from svhn_debug.checks import CODES, GlobalAttach, TrainingMonitor, check_eval_transforms, check_splits
+from svhn_debug import checks
+from svhn_debug.checks import (CODES, GlobalAttach, TrainingMonitor, _extremes, _same_factor_above_one,
+                               check_eval_transforms, check_splits, format_findings, output_range_problem)
 
 D, C = 16, 4  # input features, classes
 TEACHER = torch.Generator().manual_seed(123)
@@ -222,8 +226,10 @@ def test_exploding_gradients_when_sgd_diverges():
 
 def test_oscillating_loss_with_a_far_too_large_rate():
     model, opt = fresh(lr=3.0, opt=torch.optim.SGD)
-    found = codes(model, opt, steps=120)
-    assert "OSCILLATING_LOSS" in found
+    f = codes(model, opt, steps=120)["OSCILLATING_LOSS"]
+    e = f.evidence  # the spread and both halves of the window, as the message quotes them
+    assert set(e) == {"coefficient_of_variation", "first_half", "second_half"} and e["coefficient_of_variation"] > 0.5
+    assert f"did not fall ({e['first_half']:.3g} then {e['second_half']:.3g})" in f.message
 
 
 def test_non_finite_loss():
@@ -269,7 +275,6 @@ def test_a_non_finite_loss_made_by_the_loss_itself_says_so():
                                              (-float("inf"), False), (3e38, True)])
 def test_a_layer_output_is_finite_exactly_when_its_extremes_are(planted, finite):
     # in the channels-last layout the book's runs use, and for a lone value anywhere in the map
-    from svhn_debug.checks import _extremes
 
     x = torch.randn(4, 3, 5, 5).contiguous(memory_format=torch.channels_last)
     if planted is not None:
@@ -871,7 +876,6 @@ def test_overfitting_says_what_rose_what_fell_and_keeps_the_losses():
 
 
 def test_unnormalised_inputs_quote_each_channels_mean_and_spread():
-    import re
     model, opt = fresh()
     f = codes(model, opt, steps=5, scale=40.0, shift=128.0)["UNNORMALISED_INPUTS"]
     said = re.search(r"per-channel means \(([^)]*)\) and standard deviations \(([^)]*)\)\.", f.message)
@@ -889,7 +893,6 @@ def test_split_overlap_says_how_many_of_which_split():
 
 
 def test_splits_of_arrays_and_of_tensors_that_carry_a_graph_are_compared_by_content():
-    import numpy as np
     pool = np.arange(40, dtype=np.float32).reshape(10, 4)
     assert check_splits(pool[:6], {"test": pool[6:]}) == []  # arrays, all different: no overlap
     assert check_splits(pool[:6], {"test": pool[4:]})[0].evidence["shared"] == 2
@@ -920,7 +923,6 @@ def test_eval_transforms_reads_eight_samples_and_names_them_evaluation_by_defaul
 
 
 def test_no_findings_is_one_line_under_the_checks_name():
-    from svhn_debug.checks import format_findings
     assert format_findings([]) == "svhn_debug.checks: no findings"
 
 
@@ -988,7 +990,6 @@ def test_a_step_before_any_forward_pass_is_not_monitored_and_the_rest_is():
 
 
 def test_only_the_first_three_losses_graphs_are_read(monkeypatch):
-    from svhn_debug import checks
     read = []
     monkeypatch.setattr(checks, "read_graph", lambda loss: read.append(loss) or checks.GraphFacts())
     model, opt = fresh()
@@ -1067,7 +1068,7 @@ def test_activations_are_judged_at_sampled_training_steps_only():
 
 
 def test_the_same_factor_allows_rounding_relative_to_the_factor():
-    from svhn_debug.checks import _same_factor_above_one as same
+    same = _same_factor_above_one
     assert same([100.0, 100.0 * (1 + 5e-7)]) and not same([100.0, 100.0 * (1 + 2e-6)])  # rates held in float32
     assert same([1.01] * 20) and not same([1.01, 1.02]) and not same([0.5, 0.5]) and not same([])
 
@@ -1104,7 +1105,6 @@ def test_an_autoencoders_inputs_that_are_its_bce_targets_are_not_unnormalised(lo
 
 
 def test_the_monitor_reads_the_first_three_losses_graphs(monkeypatch):
-    from svhn_debug import checks
     read = []
     monkeypatch.setattr(checks, "read_graph", lambda loss: read.append(loss) or checks.GraphFacts())
     model, opt = fresh()
@@ -1113,20 +1113,11 @@ def test_the_monitor_reads_the_first_three_losses_graphs(monkeypatch):
 
 
 def test_targets_out_of_reach_must_be_more_than_the_share_allowed():
-    from svhn_debug.checks import output_range_problem
     out = torch.sigmoid(torch.randn(64, requires_grad=True))
     targets = torch.rand(64) * 0.5
     targets[0] = 2.0  # one of 64 out of a sigmoid's reach
     assert output_range_problem(nn.functional.mse_loss(out, targets), share=1 / 64) is None
     assert "(2% of them out of reach)" in output_range_problem(nn.functional.mse_loss(out, targets), share=1 / 65)
-
-
-def test_an_oscillating_loss_keeps_the_spread_and_both_halves():
-    model, opt = fresh(lr=3.0, opt=torch.optim.SGD)
-    f = codes(model, opt, steps=120)["OSCILLATING_LOSS"]
-    e = f.evidence
-    assert set(e) == {"coefficient_of_variation", "first_half", "second_half"} and e["coefficient_of_variation"] > 0.5
-    assert f"did not fall ({e['first_half']:.3g} then {e['second_half']:.3g})" in f.message
 
 
 def test_a_two_class_problem_is_judged_against_guessing_too():
@@ -1197,6 +1188,5 @@ def test_a_rate_that_has_exactly_doubled_over_the_window_is_growth():
 
 
 def test_the_extremes_of_an_empty_tensor_are_two_zeros():
-    from svhn_debug.checks import _extremes
     assert torch.equal(_extremes(torch.empty(0, 3)), torch.zeros(2))
     assert torch.equal(_extremes(torch.tensor([[1.0, -2.0], [3.0, 0.5]])), torch.tensor([3.0, -2.0]))
