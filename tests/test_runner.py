@@ -219,3 +219,28 @@ def test_workers_start_from_a_fork_server_that_preloads_the_package_else_spawn(m
     assert multiprocessing.forkserver._forkserver._preload_modules == ["svhn_debug.worker_start"]
     monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])  # no fork server here
     assert runner._process_context().get_start_method() == "spawn"
+
+
+def test_compute_seconds_counts_a_shared_entry_once_and_a_missing_time_as_none():
+    rows = [{"folder": "a", "seconds": None, "state": "cached"}, {"folder": "a", "seconds": None, "state": "cached"},
+            {"folder": "b", "seconds": 2.5, "state": "cached"}, {"folder": "b", "seconds": 2.5, "state": "cached"},
+            {"folder": "c", "seconds": 9.0, "state": "missing"}]
+    assert runner.compute_seconds(rows) == 2.5
+
+
+def test_the_local_submitit_executor_takes_its_time_limit_from_the_settings(monkeypatch, tmp_path):
+    import sys
+    import types
+    given = []
+
+    class LocalExecutor:
+        def __init__(self, folder):
+            self.folder = folder
+
+        def update_parameters(self, **params):
+            given.append(params)
+    monkeypatch.setitem(sys.modules, "submitit", types.SimpleNamespace(LocalExecutor=LocalExecutor))
+    monkeypatch.setenv("SVHN_DEBUG_CACHE", str(tmp_path))
+    assert runner._execute_submitit([], 1, "submitit-local", {"timeout_min": 7}, print, 0.0) == []
+    assert runner._execute_submitit([], 1, "submitit-local", {}, print, 0.0) == []
+    assert given == [{"timeout_min": 7}, {"timeout_min": 120}]
