@@ -244,3 +244,14 @@ def test_the_local_submitit_executor_takes_its_time_limit_from_the_settings(monk
     assert runner._execute_submitit([], 1, "submitit-local", {"timeout_min": 7}, print, 0.0) == []
     assert runner._execute_submitit([], 1, "submitit-local", {}, print, 0.0) == []
     assert given == [{"timeout_min": 7}, {"timeout_min": 120}]
+
+
+def test_compute_and_results_read_the_registry_they_are_given(register_tiny, tiny, smoke):
+    from svhn_debug.registry import Registry
+    own = Registry(root=tiny)  # the book's registry (replaced by an empty one here) does not hold it
+    own.register("mine", None, "?")
+    (computed,) = runner.compute("mine", smoke, progress=False, registry=own)
+    (read,) = runner.results("mine", smoke, registry=own)
+    assert metrics(read) == metrics(computed)
+    with pytest.raises(KeyError):
+        runner.get("mine")
