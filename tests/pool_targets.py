@@ -35,3 +35,10 @@ def loaded(job) -> dict:
 
     return {"test_accuracy": None, "diverged_at": None, "seconds": 0.0, "folder": job.name,
             "inductor": inductor, "parsed": executed_code.parsed.cache_info().currsize}
+
+
+def daemonic(job) -> dict:
+    """Whether the worker is a daemon process (one its parent ends when it exits)."""
+    import multiprocessing
+    return {"test_accuracy": 0.5, "diverged_at": None, "seconds": 0.0, "folder": job.name,
+            "daemon": multiprocessing.current_process().daemon}

@@ -57,6 +57,12 @@ def test_workers_start_with_torchs_compiler_and_the_parsed_source_already_loaded
     assert outcome.summary["parsed"] >= len(executed_code.IMPORTED_SOURCES)
 
 
+def test_workers_are_daemons_that_end_with_their_parent(tiny, tmp_path):
+    (outcome,) = runner._execute_pool(_jobs(tiny, ["a"], tmp_path), 1, lambda *a: None, time.time(),
+                                      target=pool_targets.daemonic)
+    assert outcome.error is None and outcome.summary["daemon"] is True
+
+
 def test_a_worker_that_dies_fails_its_own_run_only(tiny, tmp_path):
     jobs = _jobs(tiny, ["a", "doomed", "b", "c"], tmp_path)
     outcomes = runner._execute_pool(jobs, 2, lambda *a: None, time.time(), target=pool_targets.quick_or_doomed)
