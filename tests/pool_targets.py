@@ -3,6 +3,7 @@ interpreter, where a test's monkeypatching does not reach)."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import time
@@ -39,6 +40,5 @@ def loaded(job) -> dict:
 
 def daemonic(job) -> dict:
     """Whether the worker is a daemon process (one its parent ends when it exits)."""
-    import multiprocessing
     return {"test_accuracy": 0.5, "diverged_at": None, "seconds": 0.0, "folder": job.name,
             "daemon": multiprocessing.current_process().daemon}

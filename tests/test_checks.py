@@ -30,6 +30,18 @@ def batch(g: torch.Generator, n: int = 64, scale: float = 1.0, shift: float = 0.
     return x * scale + shift, y
 
 
+def altered(change, calls):
+    """Batches as :func:`batch` draws them, with ``change`` applied to the inputs of the calls
+    (counted from 0) in ``calls``: a planted problem that starts, or stops, at a chosen step."""
+    count = []
+
+    def data(g):
+        x, y = batch(g)
+        count.append(1)
+        return (change(x) if len(count) - 1 in calls else x), y
+    return data
+
+
 def mlp(act=nn.ReLU, bn=False, depth=1, width=32) -> nn.Sequential:
     layers, d = [], D
     for _ in range(depth):
@@ -183,13 +195,7 @@ def test_unnormalised_inputs(scale, shift):
 def test_one_odd_batch_is_not_unnormalised_inputs():
     # catches: judging each batch alone (one batch of 64 drawn from a clean source can look squeezed)
     model, opt = fresh()
-    calls = []
-
-    def first_squeezed(g):
-        x, y = batch(g)
-        calls.append(1)
-        return (x * 0.4 if len(calls) == 1 else x), y
-    assert "UNNORMALISED_INPUTS" not in codes(model, opt, steps=5, data=first_squeezed)
+    assert "UNNORMALISED_INPUTS" not in codes(model, opt, steps=5, data=altered(lambda x: x * 0.4, range(1)))
 
 
 def test_fewer_batches_than_pooled_are_still_judged_at_the_end():
@@ -232,14 +238,14 @@ def test_oscillating_loss_with_a_far_too_large_rate():
     assert f"did not fall ({e['first_half']:.3g} then {e['second_half']:.3g})" in f.message
 
 
+def _with_a_nan(x):
+    x[0, 0] = float("nan")
+    return x
+
+
 def test_non_finite_loss():
     model, opt = fresh()
-
-    def poisoned(g):
-        x, y = batch(g)
-        x[0, 0] = float("nan")
-        return x, y
-    found = codes(model, opt, steps=12, data=poisoned)
+    found = codes(model, opt, steps=12, data=altered(_with_a_nan, range(12)))
     assert "NON_FINITE_LOSS" in found and found["NON_FINITE_LOSS"].step == 0
     assert found["NON_FINITE_LOSS"].evidence["layer"] == "input" and "look at the data" in found["NON_FINITE_LOSS"].message
 
@@ -859,9 +865,6 @@ def test_the_runner_checks_the_data_behind_the_scripts_own_loaders(tmp_path, pla
         assert f" {code}" in proc.stderr and "1 finding(s)" in proc.stderr, proc.stderr
 
 
-
-
-
 # --------------------------------------------------------------------------- what a report says
 
 
@@ -989,13 +992,19 @@ def test_a_step_before_any_forward_pass_is_not_monitored_and_the_rest_is():
     assert monitor.model is model and monitor.steps == 2 and monitor.t.interval == 7
 
 
-def test_only_the_first_three_losses_graphs_are_read(monkeypatch):
+@pytest.fixture
+def graphs_read(monkeypatch) -> list:
+    """The losses whose autograd graph the checks read (each read is recorded, nothing is found)."""
     read = []
     monkeypatch.setattr(checks, "read_graph", lambda loss: read.append(loss) or checks.GraphFacts())
+    return read
+
+
+def test_only_the_first_three_losses_graphs_are_read(graphs_read):
     model, opt = fresh()
     with GlobalAttach() as attach:
         _loop_with_loaders(model, opt, [_labelled(96, 1)])
-    assert len(read) == 3 and attach.backward_calls == 6
+    assert len(graphs_read) == 3 and attach.backward_calls == 6
 
 
 def test_the_model_is_remembered_once_however_often_it_is_called():
@@ -1041,20 +1050,9 @@ def test_a_training_set_over_the_limit_is_not_hashed_and_says_so():
     assert attach.data_skipped == ["TensorDataset of 100,001 (more than 100,000 samples)"]
 
 
-def _saturating_from(start):
-    """Batches of the usual scale until step ``start``, then 300 times larger (tanh saturates)."""
-    calls = []
-
-    def data(g):
-        x, y = batch(g)
-        calls.append(1)
-        return (x * 300 if len(calls) > start else x), y
-    return data
-
-
 def test_activations_are_judged_at_sampled_training_steps_only():
     model, opt = fresh(act=nn.Tanh)  # saturating from step 3 on: first looked at at step 10
-    f = codes(model, opt, steps=12, data=_saturating_from(3))["SATURATED_ACTIVATIONS"]
+    f = codes(model, opt, steps=12, data=altered(lambda x: x * 300, range(3, 12)))["SATURATED_ACTIVATIONS"]
     assert f.step == 10 and f.message.startswith("99% of tanh outputs beyond ±0.99 at layer 1. ")
     assert f.evidence == {"layer": "1", "share": pytest.approx(0.988, abs=5e-4)}
     model, opt = fresh(act=nn.Tanh)  # saturated only in the evaluations (no gradients, eval mode): not judged
@@ -1074,7 +1072,7 @@ def test_the_same_factor_allows_rounding_relative_to_the_factor():
 
 
 def test_leaving_restores_torch_and_leaving_again_or_unentered_changes_nothing():
-    from torch.nn import functional as F
+    F = nn.functional
     originals = (torch.Tensor.backward, F.cross_entropy, F.mse_loss, torch.utils.data.DataLoader.__iter__)
     model, opt = fresh()
     attach = GlobalAttach()
@@ -1104,12 +1102,10 @@ def test_an_autoencoders_inputs_that_are_its_bce_targets_are_not_unnormalised(lo
     assert ("UNNORMALISED_INPUTS" in found) == named and monitor.inputs_are_targets == (not named)
 
 
-def test_the_monitor_reads_the_first_three_losses_graphs(monkeypatch):
-    read = []
-    monkeypatch.setattr(checks, "read_graph", lambda loss: read.append(loss) or checks.GraphFacts())
+def test_the_monitor_reads_the_first_three_losses_graphs(graphs_read):
     model, opt = fresh()
     codes(model, opt, steps=6)
-    assert len(read) == 3
+    assert len(graphs_read) == 3
 
 
 def test_targets_out_of_reach_must_be_more_than_the_share_allowed():
@@ -1168,15 +1164,7 @@ def test_unchanged_weights_list_five_and_count_the_rest():
 
 def test_a_non_finite_loss_between_flushes_is_named_at_its_own_step():
     model, opt = fresh()
-    calls = []
-
-    def poisoned_from_the_fourth(g):
-        x, y = batch(g)
-        calls.append(1)
-        if len(calls) > 3:
-            x[0, 0] = float("nan")
-        return x, y
-    found = codes(model, opt, steps=12, data=poisoned_from_the_fourth)
+    found = codes(model, opt, steps=12, data=altered(_with_a_nan, range(3, 12)))  # from the fourth batch on
     f = found["NON_FINITE_LOSS"]
     assert (f.step, f.evidence["layer"], f.evidence["layer_step"], f.evidence["loss"]) == (3, "input", 3, "nan")
     assert found["EXPLODING_GRADIENTS"].evidence == {"grad_norm": "nan"} and found["EXPLODING_GRADIENTS"].step == 10
