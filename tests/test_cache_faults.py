@@ -169,3 +169,42 @@ def test_concurrent_writers_and_readers_see_only_complete_entries(setting):
     assert len(transient) <= 3, transient
     hidden = [p.name for p in (cache.cache_root() / "smoke").iterdir() if p.name.startswith(".")]
     assert hidden == []  # no temporary or set-aside folder left behind
+
+
+def test_an_entry_s_metadata_is_written_with_sorted_keys(setting):
+    """``meta.json`` is committed with every entry: its keys sorted at every level keep its diffs stable
+    whatever order a run recorded them in."""
+    import json
+
+    tiny, smoke, parts = setting
+    folder = cache.save(result(tiny, 1.0), {**parts, "a_first": 1}, {"z:unit": "1", "a:unit": "2"}, "t", smoke)
+    text = (folder / "meta.json").read_text()
+    meta = json.loads(text)
+    assert text == json.dumps(meta, indent=1, sort_keys=True)
+    assert list(meta) == sorted(meta) and list(meta["executed_code"]) == ["a:unit", "z:unit"]
+
+
+def test_a_replaced_entry_that_cannot_be_deleted_does_not_fail_the_save(setting, monkeypatch):
+    """``run --force`` over an entry whose old files the file system refuses to delete still lands the
+    new entry; the old one stays aside in a hidden folder that the next lookup clears."""
+    tiny, smoke, parts = setting
+    folder = cache.save(result(tiny, 1.0), parts, EXECUTED, "t", smoke)
+    real_unlink = os.unlink
+
+    def refusing(path, *args, **kwargs):
+        if kwargs.get("dir_fd") is not None or ".old." in str(path):
+            raise PermissionError(1, "Operation not permitted", str(path))
+        return real_unlink(path, *args, **kwargs)
+    with monkeypatch.context() as m:
+        m.setattr(os, "unlink", refusing)
+        assert cache.save(result(tiny, 2.0), parts, EXECUTED, "t", smoke, replace=True) == folder
+    assert [p.name.startswith(".old.") for p in folder.parent.iterdir() if p != folder] == [True]
+    assert state(smoke, parts) == ("cached", 2.0)
+    assert list(folder.parent.iterdir()) == [folder]
+
+
+def test_a_loaded_run_s_metadata_is_the_run_s_own_not_the_cache_s_bookkeeping(setting):
+    tiny, smoke, parts = setting
+    folder = cache.save(result(tiny, 1.0), parts, EXECUTED, "t", smoke)
+    assert cache.load(folder).meta == {"seconds": 1.0, "finished_at": "2026-11-29T00:00:00Z",
+                                       "cache_dir": str(folder), "name": "t"}
