@@ -203,8 +203,10 @@ def test_a_replaced_entry_that_cannot_be_deleted_does_not_fail_the_save(setting,
     assert list(folder.parent.iterdir()) == [folder]
 
 
-def test_a_loaded_run_s_metadata_is_the_run_s_own_not_the_cache_s_bookkeeping(setting):
+def test_a_saved_run_loads_back_whole_with_its_own_metadata_not_the_cache_s_bookkeeping(setting):
     tiny, smoke, parts = setting
-    folder = cache.save(result(tiny, 1.0), parts, EXECUTED, "t", smoke)
-    assert cache.load(folder).meta == {"seconds": 1.0, "finished_at": "2026-11-29T00:00:00Z",
-                                       "cache_dir": str(folder), "name": "t"}
+    saved = replace(result(tiny, 2.0), confusion=[[3, 1], [0, 2]], diverged_at=7)
+    folder = cache.save(saved, parts, EXECUTED, "t", smoke)
+    loaded = cache.load(folder)
+    assert loaded.meta == {"seconds": 1.0, "finished_at": "2026-11-29T00:00:00Z", "cache_dir": str(folder), "name": "t"}
+    assert replace(loaded, meta=saved.meta) == saved
