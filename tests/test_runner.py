@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -255,3 +256,21 @@ def test_compute_and_results_read_the_registry_they_are_given(register_tiny, tin
     assert metrics(read) == metrics(computed)
     with pytest.raises(KeyError):
         runner.get("mine")
+
+
+def test_a_corrupt_read_counts_only_when_a_second_read_of_the_same_folder_agrees(monkeypatch):
+    """A read that raced a replacement (``run --force`` in another process) can see a half-moved entry;
+    lookup reads again and calls an entry corrupt only when two reads find the same damage."""
+    from svhn_debug.runner import Lookup
+
+    def reads(*found):
+        queue = list(found)
+        monkeypatch.setattr(runner, "_lookup_once", lambda *a: queue.pop(0))
+        return queue
+    damaged = Lookup("corrupt", "k", Path("a"), ["steps.csv: checksum mismatch"])
+    left = reads(damaged, Lookup("cached", "k", Path("a")))
+    assert runner.lookup(None, None, "f").state == "cached" and not left
+    left = reads(damaged, Lookup("corrupt", "k", Path("b"), damaged.reasons), damaged, damaged)
+    assert runner.lookup(None, None, "f") == damaged and not left  # another folder's damage is a new first read
+    reads(*[Lookup("raced", "k")] * 20)
+    assert runner.lookup(None, None, "f") == Lookup("missing", "k")  # replaced all the while: not there to use
