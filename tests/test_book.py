@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from svhn_debug import book
+from svhn_debug import book, precision
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,6 +87,10 @@ def test_offline_render_resolves_quarto_features(tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(os.environ.get("SVHN_DEBUG_SKIP_BOOK") == "1", reason="SVHN_DEBUG_SKIP_BOOK=1")
+@pytest.mark.skipif(not precision.cpu_has_bf16(), reason=(
+    "the book's runs compute in bfloat16, which this CPU lacks (the package refuses it: emulated, a smoke run "
+    "of the fixed recipe took 32 s against 3 s in float32); the chapters still execute against the committed cache: "
+    "python -m svhn_debug.book --execute-only, as .ci/run does"))
 def test_every_chapter_executes_on_the_smoke_budget(tmp_path):
     # The autouse fixture has set the smoke profile and a throwaway experiment cache; the
     # kernels inherit them. The committed cache is never touched.
