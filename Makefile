@@ -43,7 +43,7 @@ book: setup
 # mutated (mutating all 33 modules took 15 minutes before the first test).
 # MUTANT_SAMPLE=30 tests a random sample of 30 mutants of each module instead of all of them (drawn
 # with MUTANT_SEED before any runs; bench/mutation_sample.py), then prints the sample's score with its
-# 95% interval: about 15 minutes for 30 mutants of runner and of cache, against hours for all.
+# 95% interval: about an hour here for 30 mutants each of runner and cache, against many hours for all.
 MUTANTS ?= svhn_debug.stats* svhn_debug.precision* svhn_debug.plateau* svhn_debug.cache* \
            svhn_debug.runner* svhn_debug.training* svhn_debug.data* svhn_debug.datagen* svhn_debug.checks*
 MUTANT_SEED ?= 20261203

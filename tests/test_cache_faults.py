@@ -8,6 +8,7 @@ The counts (faults injected, entries lost) are printed with ``-s`` and recorded 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -174,8 +175,6 @@ def test_concurrent_writers_and_readers_see_only_complete_entries(setting):
 def test_an_entry_s_metadata_is_written_with_sorted_keys(setting):
     """``meta.json`` is committed with every entry: its keys sorted at every level keep its diffs stable
     whatever order a run recorded them in."""
-    import json
-
     tiny, smoke, parts = setting
     folder = cache.save(result(tiny, 1.0), {**parts, "a_first": 1}, {"z:unit": "1", "a:unit": "2"}, "t", smoke)
     text = (folder / "meta.json").read_text()

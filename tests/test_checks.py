@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from svhn_debug import checks
+from svhn_debug import checks, precision
 from svhn_debug.checks import (CODES, GlobalAttach, TrainingMonitor, _extremes, _same_factor_above_one,
                                check_eval_transforms, check_splits, format_findings, output_range_problem)
 
@@ -114,7 +114,6 @@ def test_eval_mode_only_during_evaluation_is_silent():
 
 def test_the_books_fixed_configuration_is_silent(monkeypatch):
     from svhn_debug import logbook  # noqa: F401  (registers the book's experiments)
-    from svhn_debug import precision
     from svhn_debug.profiles import get_profile
     from svhn_debug.runner import get
     from svhn_debug.training import train as train_run
