@@ -212,6 +212,25 @@ def test_saturated_tanh():
     assert "SATURATED_ACTIVATIONS" in codes(model, opt, steps=5, data=lambda g: (batch(g)[0] * 300, batch(g)[1]))
 
 
+def test_saturated_sigmoid_names_its_range_and_layer():
+    model, opt = fresh(act=nn.Sigmoid)
+    f = codes(model, opt, steps=5, data=lambda g: (batch(g)[0] * 300, batch(g)[1]))["SATURATED_ACTIVATIONS"]
+    assert f.message.startswith(f"{100 * f.evidence['share']:.0f}% of sigmoid outputs beyond 0.01/0.99 at layer 1. ")
+
+
+def test_a_loss_below_zero_is_never_called_oscillating():
+    """The spread relative to the mean says nothing when the mean is not positive (a Gaussian
+    likelihood's loss can sit below zero): a rising, jittering negative loss is not OSCILLATING_LOSS."""
+    def judged(level: float, jitter: float) -> set[str]:
+        values = iter([level + 2.0 * i / 60 + (jitter if i % 2 else -jitter) for i in range(60)])
+        model, opt = fresh()
+        with GlobalAttach() as attach:  # the runner reads a functional loss's values
+            train(model, opt, steps=60, loss_fn=lambda out, y: out.mean() * 0 + next(values))
+        return {f.code for f in attach.findings()}
+    assert "OSCILLATING_LOSS" not in judged(-3.0, 0.5)
+    assert "OSCILLATING_LOSS" in judged(3.0, 2.5)  # the same kind of jitter around a positive mean is
+
+
 def test_dead_relus():
     model, opt = fresh()
     with torch.no_grad():
@@ -222,7 +241,10 @@ def test_dead_relus():
 
 def test_vanishing_gradients_through_a_deep_sigmoid_stack():
     model, opt = fresh(act=nn.Sigmoid, depth=12)
-    assert "VANISHING_GRADIENTS" in codes(model, opt, steps=5)
+    f = codes(model, opt, steps=5)["VANISHING_GRADIENTS"]
+    e = f.evidence
+    assert f.message.startswith(f"The first layer's gradients are {e['first_rms'] / e['last_rms']:.2g} times those of "
+                                f"the last (RMS {e['first_rms']:.2g} against {e['last_rms']:.2g}).")
 
 
 def test_exploding_gradients_when_sgd_diverges():
@@ -348,6 +370,25 @@ def test_a_loss_fed_the_wrong_kind_of_output_is_named_at_the_first_step(model_ki
     assert says in found["LOSS_INPUT_MISMATCH"].message
 
 
+def test_each_wrong_loss_input_is_described_in_full():
+    torch.manual_seed(0)
+    x, y = torch.randn(8, D), torch.randint(0, C, (8,))
+    scores = mlp()(x)
+    assert checks.loss_input_problem(nn.NLLLoss()(scores, y)) == \
+        "raw scores of a linear layer fed to NLLLoss, which expects log-probabilities"
+    assert checks.loss_input_problem(nn.NLLLoss()(torch.softmax(scores, 1), y)) == \
+        "softmax probabilities fed to NLLLoss, which expects log-probabilities"
+    assert checks.loss_input_problem(nn.CrossEntropyLoss()(torch.softmax(scores, 1), y)) == \
+        "softmax, then a cross-entropy loss that applies log_softmax again"
+    assert checks.loss_input_problem(nn.CrossEntropyLoss()(scores, y)) is None
+
+
+def test_a_graph_node_is_named_by_its_operation_whatever_its_overload():
+    x = torch.randn(3, 4, requires_grad=True)
+    assert [checks._node_name(t.grad_fn) for t in (x.sum(), x.sum(dim=0), x.mean(dim=0), x * 2)] == \
+        ["Sum", "Sum", "Mean", "Mul"]  # SumBackward0, SumBackward1, MeanBackward1, MulBackward0
+
+
 @pytest.mark.parametrize("model_kind, loss_fn", [
     ("plain", nn.CrossEntropyLoss()), ("log", nn.NLLLoss()),
     ("plain", lambda out, y: nn.functional.nll_loss(torch.log_softmax(out, 1), y)),
@@ -406,6 +447,17 @@ def test_parameters_without_a_gradient_are_named_at_the_third_sampled_step():
     assert f.step == 20  # sampled at steps 0, 10 and 20 (interval 10, three samples)
     assert f.evidence["parameters"] == ["first.weight", "first.bias", "unused.weight", "unused.bias"]
     assert "UNCHANGED_WEIGHTS" not in found  # weights without a gradient are NO_GRADIENT's, not unchanged by a step
+
+
+def test_more_than_five_parameters_without_a_gradient_are_named_five_and_counted():
+    torch.manual_seed(0)
+    model = _Detached()
+    model.spare = nn.Linear(2, 2)  # built, never called: six of eight parameters without a gradient
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    f = codes(model, opt, steps=40)["NO_GRADIENT"]
+    assert f.message.startswith("6 of the 8 parameters the optimizer updates had no gradient when it stepped, at any "
+                                "of 3 sampled steps: first.weight, first.bias, unused.weight, unused.bias, spare.weight "
+                                "and 1 more. ")
 
 
 def test_gradients_that_are_cleared_before_the_step_are_not_missing_gradients():
@@ -629,6 +681,8 @@ def test_unknown_options_are_refused():
     model, opt = fresh()
     with pytest.raises(TypeError, match="intervall"):
         TrainingMonitor(model, opt, intervall=5)
+    with pytest.raises(TypeError, match=r"^unknown option\(s\) saturaton, warmup; choose from interval, "):
+        TrainingMonitor(model, opt, warmup=5, saturaton=0.5)
 
 
 # --------------------------------------------------------------------------- unchanged scripts
