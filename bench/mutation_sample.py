@@ -35,14 +35,18 @@ from scipy.stats import binomtest
 KILLED = ("killed", "timeout")  # mutmut's statuses that mean a test noticed the mutant
 
 
+def module_of(name: str) -> str:
+    """The module a mutant belongs to: ``svhn_debug.cache`` for ``svhn_debug.cache.x_save__mutmut_3``."""
+    return name.rsplit(".", 1)[0]
+
+
 def exit_codes(mutants: Path) -> dict[str, dict[str, int | None]]:
     """Every module's mutants and their exit codes (``None``: not run yet), from mutmut's files."""
     found = {}
     for meta in sorted(mutants.rglob("*.py.meta")):
         codes = json.loads(meta.read_text())["exit_code_by_key"]
         if codes:
-            module = next(iter(codes)).rsplit(".", 1)[0]
-            found[module] = codes
+            found[module_of(next(iter(codes)))] = codes
     if not found:
         raise SystemExit(f"error: no mutants under {mutants}: run mutmut in this folder first (make mutants)")
     return found
@@ -77,7 +81,7 @@ def score(codes: dict[str, dict[str, int | None]], sample: list[str]) -> dict[st
     """Per module (and ``"all"``): the sample's statuses, killed among those run, and the interval."""
     by_module: dict[str, Counter] = {}
     for name in sample:
-        module = name.rsplit(".", 1)[0]
+        module = module_of(name)
         if name not in codes.get(module, {}):
             raise SystemExit(f"error: {name} is not a mutant of this worktree (drawn from another version?)")
         by_module.setdefault(module, Counter())[status_by_exit_code[codes[module][name]]] += 1
@@ -108,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "draw":
         print("\n".join(draw(matching(codes, args.patterns), args.per_module, args.seed)))
         return 0
-    report = score(codes, args.names.read_text().split())
+    sample = args.names.read_text().split()
+    report = score(codes, sample)
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
@@ -117,8 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         share = f"{r['killed'] / r['ran']:.1%} killed (95% interval {low:.1%} to {high:.1%})" if r["ran"] else "none ran"
         statuses = ", ".join(f"{n} {s}" for s, n in r["statuses"].items())
         print(f"{module}: {r['killed']} of {r['ran']} run: {share}; drawn {r['drawn']}: {statuses}")
-    survivors = [n for n in args.names.read_text().split()
-                 if status_by_exit_code[codes[n.rsplit('.', 1)[0]][n]] in ("survived", "no tests")]
+    survivors = [n for n in sample if status_by_exit_code[codes[module_of(n)][n]] in ("survived", "no tests")]
     if survivors:
         print("survived or untested (equivalent, or a test to write; mutmut show NAME):", *survivors, sep="\n  ")
     return 0

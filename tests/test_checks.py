@@ -214,7 +214,7 @@ def test_saturated_tanh():
 
 def test_saturated_sigmoid_names_its_range_and_layer():
     model, opt = fresh(act=nn.Sigmoid)
-    f = codes(model, opt, steps=5, data=lambda g: (batch(g)[0] * 300, batch(g)[1]))["SATURATED_ACTIVATIONS"]
+    f = codes(model, opt, steps=5, data=altered(lambda x: x * 300, range(5)))["SATURATED_ACTIVATIONS"]
     assert f.message.startswith(f"{100 * f.evidence['share']:.0f}% of sigmoid outputs beyond 0.01/0.99 at layer 1. ")
 
 

@@ -4,6 +4,9 @@ and the status report."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import types
 from dataclasses import replace
 from pathlib import Path
 
@@ -126,9 +129,6 @@ def test_jobs_must_be_positive(register_tiny, capsys):
 
 
 def test_importing_the_package_registers_nothing_and_the_mechanism_imports_no_experiments():
-    import subprocess
-    import sys
-
     code = ("import sys, svhn_debug.runner, svhn_debug.registry, svhn_debug.cache;"
             "print('svhn_debug.logbook' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -230,8 +230,6 @@ def test_compute_seconds_counts_a_shared_entry_once_and_a_missing_time_as_none()
 
 
 def test_the_local_submitit_executor_takes_its_time_limit_from_the_settings(monkeypatch, tmp_path):
-    import sys
-    import types
     given = []
 
     class LocalExecutor:
@@ -261,7 +259,7 @@ def test_compute_and_results_read_the_registry_they_are_given(register_tiny, tin
 def test_a_corrupt_read_counts_only_when_a_second_read_of_the_same_folder_agrees(monkeypatch):
     """A read that raced a replacement (``run --force`` in another process) can see a half-moved entry;
     lookup reads again and calls an entry corrupt only when two reads find the same damage."""
-    from svhn_debug.runner import Lookup
+    Lookup = runner.Lookup
 
     def reads(*found):
         queue = list(found)
